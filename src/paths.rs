@@ -1,0 +1,80 @@
+//! Where everything of one dyno installation lives on disk, derived from `DYNO_HOME`.
+//!
+//! Everything a daemon creates on the host (container ids, cgroup paths, mount points, state
+//! dirs) is namespaced by [`Paths::instance`], a short hash of the canonical `DYNO_HOME`, so two
+//! daemons with different homes never touch each other's dynos.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub home: PathBuf,
+    /// 8 hex chars identifying this `DYNO_HOME` on the host.
+    pub instance: String,
+}
+
+impl Paths {
+    /// `DYNO_HOME` if set, else the platform data dir (`~/.local/share/dyno` on Linux).
+    pub fn from_env() -> Result<Self> {
+        let home = match std::env::var_os("DYNO_HOME") {
+            Some(h) if !h.is_empty() => PathBuf::from(h),
+            _ => directories::ProjectDirs::from("", "", "dyno")
+                .context("cannot determine a data directory; set DYNO_HOME")?
+                .data_dir()
+                .to_path_buf(),
+        };
+        Self::new(&home)
+    }
+
+    pub fn new(home: &Path) -> Result<Self> {
+        std::fs::create_dir_all(home)
+            .with_context(|| format!("cannot create DYNO_HOME {}", home.display()))?;
+        let home = home.canonicalize()?;
+        let digest = Sha256::digest(home.as_os_str().as_encoded_bytes());
+        let instance = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Paths { home, instance })
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.home.join("dyno.db")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("daemon.sock")
+    }
+    pub fn daemon_lock(&self) -> PathBuf {
+        self.home.join("daemon.lock")
+    }
+    pub fn daemon_log(&self) -> PathBuf {
+        self.home.join("daemon.log")
+    }
+    /// Compressed slugs (`<sha256>.tgz`) and their unpacked, read-only trees (`<sha256>/app`).
+    pub fn slugs(&self) -> PathBuf {
+        self.home.join("slugs")
+    }
+    /// Per-app buildpack caches (`CACHE_DIR`).
+    pub fn cache(&self) -> PathBuf {
+        self.home.join("cache")
+    }
+    /// Scratch space of running builds.
+    pub fn builds(&self) -> PathBuf {
+        self.home.join("builds")
+    }
+    /// The stack skeleton: the lowest overlay layer of every dyno.
+    pub fn stack(&self) -> PathBuf {
+        self.home.join("stack")
+    }
+    /// One state dir per dyno, owned by its shim.
+    pub fn dynos(&self) -> PathBuf {
+        self.home.join("run").join("dynos")
+    }
+    /// libcontainer's state root (`with_root_path`).
+    pub fn containers(&self) -> PathBuf {
+        self.home.join("run").join("containers")
+    }
+    /// Relative cgroup path of all of this instance's dynos (under each v1 controller or v2 root).
+    pub fn cgroup_parent(&self) -> String {
+        format!("/dyno/{}", self.instance)
+    }
+}
