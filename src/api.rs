@@ -1,1 +1,225 @@
-//! TODO
+//! The daemon's HTTP API, as typed structs shared by the CLI and the daemon.
+//!
+//! Resources and field names follow Heroku's Platform API v3 (apps, formation, releases, dynos,
+//! builds); see shared/notes/heroku-behaviour.md. Everything here is plain data.
+
+use serde::{Deserialize, Serialize};
+
+/// Sent by both sides on every request/response so a mismatch is noticed.
+pub const VERSION_HEADER: &str = "x-dyno-version";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `{"id": "not_found", "message": "Couldn't find that app."}`, as Heroku answers errors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub id: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdName {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Owner {
+    pub email: String,
+    pub id: String,
+}
+
+/// Heroku's app resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub released_at: Option<String>,
+    pub web_url: String,
+    pub git_url: Option<String>,
+    pub stack: IdName,
+    pub build_stack: IdName,
+    pub region: IdName,
+    pub owner: Owner,
+    pub maintenance: bool,
+    pub buildpack_provided_description: Option<String>,
+    pub repo_size: Option<u64>,
+    pub slug_size: Option<u64>,
+    pub archived_at: Option<String>,
+    pub acm: bool,
+    pub internal_routing: Option<bool>,
+    pub organization: Option<IdName>,
+    pub space: Option<IdName>,
+    pub team: Option<IdName>,
+}
+
+/// `POST /apps`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppCreate {
+    pub name: Option<String>,
+}
+
+/// `PATCH /apps/{app}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppUpdate {
+    pub name: Option<String>,
+}
+
+/// Heroku's formation resource: how many dynos of one process type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Formation {
+    pub id: String,
+    pub app: IdName,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub command: String,
+    pub quantity: u32,
+    pub size: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `PATCH /apps/{app}/formation`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationBatchUpdate {
+    pub updates: Vec<FormationUpdate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationUpdate {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: Option<i64>,
+    /// The Heroku CLI sends `size`, the schema says `dyno_size`: both are accepted, neither used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dyno_size: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    pub id: String,
+    pub version: u32,
+}
+
+/// Heroku's release resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub app: IdName,
+    pub version: u32,
+    pub description: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub current: bool,
+    pub slug: Option<SlugRef>,
+    pub user: Owner,
+    pub addon_plan_names: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SlugRef {
+    pub id: String,
+}
+
+/// Heroku's dyno resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dyno {
+    pub id: String,
+    pub app: IdName,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub command: String,
+    /// `starting`, `up`, `crashed`, `down`.
+    pub state: String,
+    pub release: ReleaseRef,
+    pub size: String,
+    pub attach_url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// dyno extension: the host port the dyno listens on (web dynos).
+    pub port: Option<u16>,
+}
+
+/// `POST /apps/{app}/builds`. Heroku takes a source URL; dyno, running on the same machine,
+/// takes the directory to build from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildCreate {
+    pub source_dir: String,
+}
+
+/// Heroku's build resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Build {
+    pub id: String,
+    pub app: IdName,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub buildpacks: Vec<BuildpackRef>,
+    pub output_stream_url: String,
+    pub release: Option<ReleaseRef>,
+    pub slug: Option<SlugRef>,
+    pub source_blob: SourceBlob,
+    pub created_at: String,
+    pub updated_at: String,
+    /// dyno extension: why a failed build failed.
+    pub error: Option<String>,
+    /// dyno extension: process types of the Procfile (and buildpack defaults), in order.
+    pub process_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildpackRef {
+    pub url: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceBlob {
+    pub url: String,
+    pub version: Option<String>,
+}
+
+/// `POST /apps/{app}/log-sessions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogSessionCreate {
+    pub lines: Option<usize>,
+    pub tail: Option<bool>,
+    pub dyno: Option<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSession {
+    pub id: String,
+    pub logplex_url: String,
+}
+
+/// `GET /daemon` (dyno extension): who answers and where the router listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    pub pid: u32,
+    pub home: String,
+    pub instance: String,
+    pub router_addr: String,
+}
+
+/// `POST /daemon/stop` (dyno extension).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DaemonStop {
+    /// Leave the dynos running, to be re-adopted by the next daemon (upgrades).
+    pub keep_dynos: bool,
+}
+
+/// `GET/PUT /local/dirs` (dyno extension): which app a source directory deploys to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirApp {
+    pub dir: String,
+    pub app: Option<String>,
+}

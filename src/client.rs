@@ -1,1 +1,198 @@
-//! TODO
+//! The CLI's side of the socket: typed requests to the daemon's HTTP API over the Unix socket,
+//! starting the daemon when none answers and replacing it when its version differs.
+
+use crate::api::{self, DaemonStatus, ErrorBody};
+use crate::paths::Paths;
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio::net::UnixStream;
+
+/// An error the daemon answered with (Heroku's `{id, message}`), kept typed so callers can
+/// react to `not_found`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.body.message)
+    }
+}
+impl std::error::Error for ApiError {}
+
+pub struct Client {
+    pub paths: Paths,
+}
+
+impl Client {
+    /// Connects to this `DYNO_HOME`'s daemon, starting (or upgrading) it as needed.
+    pub async fn connect(paths: &Paths) -> Result<Client> {
+        let c = Client { paths: paths.clone() };
+        match c.status().await {
+            Ok(s) if s.version == api::VERSION => return Ok(c),
+            Ok(s) => {
+                // After an upgrade: the old daemon goes, its dynos stay and are re-adopted.
+                eprintln!(
+                    "dyno: restarting the daemon (it runs {}, this is {})",
+                    s.version,
+                    api::VERSION
+                );
+                let _: serde_json::Value = c
+                    .request(Method::POST, "/daemon/stop", Some(&api::DaemonStop { keep_dynos: true }))
+                    .await?;
+                c.wait_gone().await?;
+            }
+            Err(_) => {}
+        }
+        c.start_daemon().await?;
+        Ok(c)
+    }
+
+    /// Connects only if a daemon is already running.
+    pub async fn existing(paths: &Paths) -> Option<Client> {
+        let c = Client { paths: paths.clone() };
+        c.status().await.ok().map(|_| c)
+    }
+
+    pub async fn status(&self) -> Result<DaemonStatus> {
+        self.request(Method::GET, "/daemon", None::<&()>).await
+    }
+
+    async fn start_daemon(&self) -> Result<()> {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("dyno's daemon needs root (dynos are containers: cgroups and mounts); run dyno with sudo");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.paths.daemon_log())?;
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        cmd.arg("daemon")
+            .env("DYNO_HOME", &self.paths.home)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        // Its own session: a Ctrl-C in this terminal must not reach it.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().context("starting the dyno daemon")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.status().await.is_ok() {
+                return Ok(());
+            }
+            if let Some(st) = child.try_wait()? {
+                let tail = std::fs::read_to_string(self.paths.daemon_log()).unwrap_or_default();
+                let last: Vec<&str> = tail.lines().rev().take(5).collect();
+                bail!(
+                    "the dyno daemon exited ({st}): {}",
+                    last.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("the dyno daemon did not answer within 20 s; see {}", self.paths.daemon_log().display());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until no daemon answers (after `daemon:stop`).
+    pub async fn wait_gone(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.status().await.is_ok() {
+            if Instant::now() > deadline {
+                bail!("the daemon did not stop within 90 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response<Incoming>> {
+        let stream = UnixStream::connect(self.paths.socket())
+            .await
+            .with_context(|| format!("connecting to {}", self.paths.socket().display()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "dyno")
+            .header("accept", "application/vnd.heroku+json; version=3")
+            .header("content-type", "application/json")
+            .header(api::VERSION_HEADER, api::VERSION)
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        Ok(sender.send_request(req).await?)
+    }
+
+    pub async fn request<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let body = body.map(serde_json::to_vec).transpose()?;
+        let resp = self.send(method, path, body).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+                id: "unknown".into(),
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+            return Err(ApiError { status, body }.into());
+        }
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("bad answer from the daemon: {e}"))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(Method::GET, path, None::<&()>).await
+    }
+
+    /// A streamed answer (build output, log tail): calls `f` with each chunk of text.
+    pub async fn stream(&self, path: &str, mut f: impl FnMut(&str)) -> Result<()> {
+        let resp = self.send(Method::GET, path, None).await?;
+        if !resp.status().is_success() {
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            let body: ErrorBody = serde_json::from_slice(&bytes)
+                .unwrap_or(ErrorBody { id: "unknown".into(), message: String::from_utf8_lossy(&bytes).into() });
+            bail!("{}", body.message);
+        }
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                f(&String::from_utf8_lossy(&data));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,1 +1,692 @@
-//! TODO
+//! The daemon's state: one SQLite database in `DYNO_HOME`, with schema migrations.
+//!
+//! Only the daemon opens it. The release ledger is append-only: triggers refuse any change to a
+//! release other than its status going once from `pending` to `succeeded`/`failed`, and refuse
+//! deleting a release while its app exists.
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// Each entry moves the schema one version up; `PRAGMA user_version` records where a db is.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE apps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE dirs (
+    dir TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE
+);
+CREATE TABLE slugs (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    checksum TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    process_types TEXT NOT NULL,
+    source_version TEXT,
+    buildpack TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE releases (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    slug_id TEXT REFERENCES slugs(id),
+    config TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (app_id, version)
+);
+CREATE TRIGGER releases_append_only BEFORE UPDATE ON releases
+WHEN OLD.status != 'pending' OR NEW.status = 'pending'
+  OR NEW.id IS NOT OLD.id OR NEW.app_id IS NOT OLD.app_id OR NEW.version IS NOT OLD.version
+  OR NEW.slug_id IS NOT OLD.slug_id OR NEW.config IS NOT OLD.config
+  OR NEW.description IS NOT OLD.description OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;
+CREATE TRIGGER releases_kept BEFORE DELETE ON releases
+WHEN EXISTS (SELECT 1 FROM apps WHERE id = OLD.app_id)
+BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;
+CREATE TABLE formation (
+    id TEXT NOT NULL,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    command TEXT NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity >= 0),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (app_id, type)
+);
+CREATE TABLE config_vars (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (app_id, key)
+);
+CREATE TABLE builds (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    source_dir TEXT NOT NULL,
+    source_version TEXT,
+    buildpack TEXT,
+    slug_id TEXT,
+    release_id TEXT,
+    error TEXT,
+    output TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#];
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A random UUID (v4 layout), as Heroku's ids are.
+pub fn new_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlugRow {
+    pub id: String,
+    pub checksum: String,
+    pub size: u64,
+    /// (type, command) in Procfile order.
+    pub process_types: Vec<(String, String)>,
+    pub source_version: Option<String>,
+    pub buildpack: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseRow {
+    pub id: String,
+    pub app_id: String,
+    pub version: u32,
+    pub slug_id: Option<String>,
+    pub config: Vec<(String, String)>,
+    pub description: String,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FormationRow {
+    pub id: String,
+    pub process_type: String,
+    pub command: String,
+    pub quantity: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildRow {
+    pub id: String,
+    pub app_id: String,
+    pub status: String,
+    pub source_dir: String,
+    pub source_version: Option<String>,
+    pub buildpack: Option<String>,
+    pub slug_id: Option<String>,
+    pub release_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        Self::from_conn(conn)
+    }
+
+    #[cfg(test)]
+    pub fn memory() -> Result<Store> {
+        Self::from_conn(Connection::open_in_memory()?)
+    }
+
+    fn from_conn(mut conn: Connection) -> Result<Store> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            bail!(
+                "the database was written by a newer dyno (schema {version}, this one knows {}): upgrade dyno",
+                MIGRATIONS.len()
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("schema migration {}", i + 1))?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ---- apps ----
+
+    pub fn create_app(&self, name: &str) -> Result<AppRow> {
+        let t = now();
+        let row = AppRow {
+            id: new_id(),
+            name: name.to_string(),
+            created_at: t.clone(),
+            updated_at: t,
+        };
+        self.conn().execute(
+            "INSERT INTO apps (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            params![row.id, row.name, row.created_at, row.updated_at],
+        )?;
+        Ok(row)
+    }
+
+    /// By name or id.
+    pub fn app(&self, key: &str) -> Result<Option<AppRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, name, created_at, updated_at FROM apps WHERE name = ?1 OR id = ?1",
+                [key],
+                |r| {
+                    Ok(AppRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn apps(&self) -> Result<Vec<AppRow>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT id, name, created_at, updated_at FROM apps ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(AppRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn rename_app(&self, id: &str, new_name: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE apps SET name = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, new_name, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_app(&self, id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM apps WHERE id = ?1", [id])?;
+        // The app is gone, so the append-only guard lets its ledger go with it.
+        tx.execute("DELETE FROM releases WHERE app_id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- directories ----
+
+    pub fn set_dir_app(&self, dir: &str, app_id: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO dirs (dir, app_id) VALUES (?1, ?2) ON CONFLICT(dir) DO UPDATE SET app_id = ?2",
+            params![dir, app_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn dir_app(&self, dir: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT apps.name FROM dirs JOIN apps ON apps.id = dirs.app_id WHERE dir = ?1",
+                [dir],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    // ---- config vars ----
+
+    pub fn config_vars(&self, app_id: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT key, value FROM config_vars WHERE app_id = ?1 ORDER BY key")?;
+        let rows = st.query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- slugs ----
+
+    pub fn insert_slug(&self, app_id: &str, slug: &SlugRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO slugs (id, app_id, checksum, size, process_types, source_version, buildpack, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                slug.id,
+                app_id,
+                slug.checksum,
+                slug.size as i64,
+                serde_json::to_string(&slug.process_types)?,
+                slug.source_version,
+                slug.buildpack,
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn slug(&self, id: &str) -> Result<Option<SlugRow>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, checksum, size, process_types, source_version, buildpack FROM slugs WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(id, checksum, size, pt, source_version, buildpack)| {
+            Ok(SlugRow {
+                id,
+                checksum,
+                size: size as u64,
+                process_types: serde_json::from_str(&pt)?,
+                source_version,
+                buildpack,
+            })
+        })
+        .transpose()
+    }
+
+    /// Checksums of every slug any release still refers to (the others may be deleted).
+    pub fn slug_checksums_in_use(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT DISTINCT checksum FROM slugs")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- releases ----
+
+    /// Appends a release numbered one past the app's last. Status `succeeded` unless a release
+    /// phase has to run first.
+    pub fn create_release(
+        &self,
+        app_id: &str,
+        slug_id: Option<&str>,
+        config: &[(String, String)],
+        description: &str,
+        status: &str,
+    ) -> Result<ReleaseRow> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
+            [app_id],
+            |r| r.get(0),
+        )?;
+        let t = now();
+        let row = ReleaseRow {
+            id: new_id(),
+            app_id: app_id.to_string(),
+            version,
+            slug_id: slug_id.map(str::to_string),
+            config: config.to_vec(),
+            description: description.to_string(),
+            status: status.to_string(),
+            created_at: t.clone(),
+            updated_at: t,
+        };
+        tx.execute(
+            "INSERT INTO releases (id, app_id, version, slug_id, config, description, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.id,
+                row.app_id,
+                row.version,
+                row.slug_id,
+                serde_json::to_string(&row.config)?,
+                row.description,
+                row.status,
+                row.created_at,
+                row.updated_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(row)
+    }
+
+    pub fn releases(&self, app_id: &str) -> Result<Vec<ReleaseRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, app_id, version, slug_id, config, description, status, created_at, updated_at
+             FROM releases WHERE app_id = ?1 ORDER BY version",
+        )?;
+        let rows = st.query_map([app_id], |r| {
+            Ok((
+                ReleaseRow {
+                    id: r.get(0)?,
+                    app_id: r.get(1)?,
+                    version: r.get(2)?,
+                    slug_id: r.get(3)?,
+                    config: vec![],
+                    description: r.get(5)?,
+                    status: r.get(6)?,
+                    created_at: r.get(7)?,
+                    updated_at: r.get(8)?,
+                },
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (mut rel, config) = row?;
+            rel.config = serde_json::from_str(&config)?;
+            out.push(rel);
+        }
+        Ok(out)
+    }
+
+    /// The newest succeeded release: the one dynos run.
+    pub fn current_release(&self, app_id: &str) -> Result<Option<ReleaseRow>> {
+        Ok(self
+            .releases(app_id)?
+            .into_iter()
+            .rev()
+            .find(|r| r.status == "succeeded"))
+    }
+
+    // ---- formation ----
+
+    pub fn formation(&self, app_id: &str) -> Result<Vec<FormationRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, type, command, quantity, created_at, updated_at FROM formation
+             WHERE app_id = ?1 ORDER BY CASE type WHEN 'web' THEN 0 ELSE 1 END, type",
+        )?;
+        let rows = st.query_map([app_id], |r| {
+            Ok(FormationRow {
+                id: r.get(0)?,
+                process_type: r.get(1)?,
+                command: r.get(2)?,
+                quantity: r.get(3)?,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Makes the formation match a new release's process types: new types get `web`=1 on the
+    /// app's first deploy and 0 otherwise, known types keep their count and take the new
+    /// command, types the release no longer has are scaled away. `release` is never scaled.
+    pub fn sync_formation(&self, app_id: &str, types: &[(String, String)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let first_deploy: bool = tx.query_row(
+            "SELECT COUNT(*) = 0 FROM formation WHERE app_id = ?1",
+            [app_id],
+            |r| r.get(0),
+        )?;
+        let t = now();
+        let types: Vec<_> = types.iter().filter(|(n, _)| n != "release").collect();
+        for (name, command) in &types {
+            let quantity = u32::from(first_deploy && name == "web");
+            tx.execute(
+                "INSERT INTO formation (id, app_id, type, command, quantity, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT(app_id, type) DO UPDATE SET command = ?4, updated_at = ?6",
+                params![new_id(), app_id, name, command, quantity, t],
+            )?;
+        }
+        let keep: Vec<&str> = types.iter().map(|(n, _)| n.as_str()).collect();
+        let existing: Vec<String> = {
+            let mut st = tx.prepare("SELECT type FROM formation WHERE app_id = ?1")?;
+            let rows = st.query_map([app_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for name in existing.iter().filter(|n| !keep.contains(&n.as_str())) {
+            tx.execute(
+                "DELETE FROM formation WHERE app_id = ?1 AND type = ?2",
+                params![app_id, name],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets quantities; all or nothing. Unknown types are an error naming them.
+    pub fn scale(&self, app_id: &str, updates: &[(String, u32)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let t = now();
+        for (name, quantity) in updates {
+            let n = tx.execute(
+                "UPDATE formation SET quantity = ?3, updated_at = ?4 WHERE app_id = ?1 AND type = ?2",
+                params![app_id, name, quantity, t],
+            )?;
+            if n == 0 {
+                bail!("no such process type {name:?}");
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- builds ----
+
+    pub fn create_build(&self, app_id: &str, source_dir: &str) -> Result<BuildRow> {
+        let t = now();
+        let row = BuildRow {
+            id: new_id(),
+            app_id: app_id.to_string(),
+            status: "pending".into(),
+            source_dir: source_dir.to_string(),
+            source_version: None,
+            buildpack: None,
+            slug_id: None,
+            release_id: None,
+            error: None,
+            created_at: t.clone(),
+            updated_at: t,
+        };
+        self.conn().execute(
+            "INSERT INTO builds (id, app_id, status, source_dir, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![row.id, row.app_id, row.status, row.source_dir, row.created_at],
+        )?;
+        Ok(row)
+    }
+
+    pub fn finish_build(&self, b: &BuildRow, output: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE builds SET status = ?2, source_version = ?3, buildpack = ?4, slug_id = ?5,
+             release_id = ?6, error = ?7, output = ?8, updated_at = ?9 WHERE id = ?1",
+            params![
+                b.id,
+                b.status,
+                b.source_version,
+                b.buildpack,
+                b.slug_id,
+                b.release_id,
+                b.error,
+                output,
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn build(&self, id: &str) -> Result<Option<BuildRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, app_id, status, source_dir, source_version, buildpack, slug_id, release_id, error, created_at, updated_at
+                 FROM builds WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(BuildRow {
+                        id: r.get(0)?,
+                        app_id: r.get(1)?,
+                        status: r.get(2)?,
+                        source_dir: r.get(3)?,
+                        source_version: r.get(4)?,
+                        buildpack: r.get(5)?,
+                        slug_id: r.get(6)?,
+                        release_id: r.get(7)?,
+                        error: r.get(8)?,
+                        created_at: r.get(9)?,
+                        updated_at: r.get(10)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_app() -> (Store, AppRow) {
+        let s = Store::memory().unwrap();
+        let a = s.create_app("hello").unwrap();
+        (s, a)
+    }
+
+    #[test]
+    fn app_names_are_unique_and_renamable() {
+        let (s, a) = store_with_app();
+        assert!(s.create_app("hello").is_err());
+        s.rename_app(&a.id, "world").unwrap();
+        assert!(s.app("hello").unwrap().is_none());
+        assert_eq!(s.app("world").unwrap().unwrap().id, a.id);
+        assert_eq!(s.app(&a.id).unwrap().unwrap().name, "world");
+    }
+
+    #[test]
+    fn releases_are_numbered_and_append_only() {
+        let (s, a) = store_with_app();
+        let r1 = s.create_release(&a.id, None, &[], "Initial", "succeeded").unwrap();
+        let r2 = s
+            .create_release(&a.id, None, &[("A".into(), "b".into())], "Set A", "pending")
+            .unwrap();
+        assert_eq!((r1.version, r2.version), (1, 2));
+        let conn = s.conn();
+        // a succeeded release never changes
+        assert!(conn
+            .execute("UPDATE releases SET status = 'failed' WHERE id = ?1", [&r1.id])
+            .is_err());
+        assert!(conn
+            .execute("UPDATE releases SET description = 'x' WHERE id = ?1", [&r2.id])
+            .is_err());
+        // pending → succeeded once
+        conn.execute("UPDATE releases SET status = 'succeeded' WHERE id = ?1", [&r2.id])
+            .unwrap();
+        assert!(conn
+            .execute("UPDATE releases SET status = 'failed' WHERE id = ?1", [&r2.id])
+            .is_err());
+        assert!(conn.execute("DELETE FROM releases WHERE id = ?1", [&r1.id]).is_err());
+        drop(conn);
+        assert_eq!(s.current_release(&a.id).unwrap().unwrap().version, 2);
+        assert_eq!(s.releases(&a.id).unwrap()[1].config, vec![("A".into(), "b".into())]);
+        // destroying the app takes its ledger with it
+        s.delete_app(&a.id).unwrap();
+        assert!(s.releases(&a.id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn formation_follows_process_types() {
+        let (s, a) = store_with_app();
+        let types = |v: &[&str]| -> Vec<(String, String)> {
+            v.iter().map(|n| (n.to_string(), format!("run {n}"))).collect()
+        };
+        s.sync_formation(&a.id, &types(&["web", "worker", "release"])).unwrap();
+        let f = s.formation(&a.id).unwrap();
+        let q: Vec<_> = f.iter().map(|r| (r.process_type.as_str(), r.quantity)).collect();
+        assert_eq!(q, vec![("web", 1), ("worker", 0)]);
+        s.scale(&a.id, &[("web".into(), 3), ("worker".into(), 2)]).unwrap();
+        assert!(s.scale(&a.id, &[("web".into(), 1), ("nope".into(), 1)]).is_err());
+        s.sync_formation(&a.id, &types(&["web", "clock"])).unwrap();
+        let f = s.formation(&a.id).unwrap();
+        let q: Vec<_> = f.iter().map(|r| (r.process_type.as_str(), r.quantity)).collect();
+        assert_eq!(q, vec![("web", 3), ("clock", 0)]);
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_refuse_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.db");
+        Store::open(&p).unwrap().create_app("abc").unwrap();
+        assert!(Store::open(&p).unwrap().app("abc").unwrap().is_some());
+        Connection::open(&p)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = Store::open(&p).err().unwrap().to_string();
+        assert!(e.contains("newer dyno"), "{e}");
+    }
+
+    #[test]
+    fn dirs_map_to_apps() {
+        let (s, a) = store_with_app();
+        s.set_dir_app("/src/hello", &a.id).unwrap();
+        assert_eq!(s.dir_app("/src/hello").unwrap().as_deref(), Some("hello"));
+        assert_eq!(s.dir_app("/src/other").unwrap(), None);
+    }
+}

@@ -1,17 +1,149 @@
-//! The command line: clap definitions and dispatch. Each verb group has its own module.
+//! The command line: clap definitions and dispatch. Each verb group has its own module, named
+//! as Heroku's CLI names its topics (`apps`, `ps`, `logs`, `releases`).
 
-use clap::{Parser, Subcommand};
+mod apps;
+mod daemon;
+mod logs;
+mod ps;
+mod releases;
+mod up;
+
+use crate::client::{enc, Client};
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "dyno", version, about = "Heroku on your own machine")]
+#[command(
+    name = "dyno",
+    version,
+    about = "Heroku on your own machine: buildpacks, releases, dynos as containers, a router and one log stream",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `-a/--app`, as Heroku's CLI has it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AppArg {
+    /// App to run the command against (default: the app of the current directory)
+    #[arg(short = 'a', long = "app", env = "DYNO_APP")]
+    pub app: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Build the current directory and run it: create the app if needed, build, release, scale
+    Up {
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// List your apps
+    Apps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an app (a random name when none is given)
+    #[command(name = "apps:create")]
+    AppsCreate {
+        name: Option<String>,
+        /// Also make it the app of the current directory
+        #[arg(long)]
+        no_remote: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's details
+    #[command(name = "apps:info")]
+    AppsInfo {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long, short = 'j')]
+        json: bool,
+    },
+    /// Destroy an app and everything of it
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        /// The app to destroy (or -a)
+        name: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+        /// The app's name again, to confirm
+        #[arg(long, short = 'c')]
+        confirm: Option<String>,
+    },
+    /// Rename an app
+    #[command(name = "apps:rename")]
+    AppsRename {
+        newname: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// List the app's dynos
+    Ps {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scale process types: `web=3 worker=1`, `web+1`, `worker-1`
+    #[command(name = "ps:scale")]
+    PsScale {
+        #[arg(required = true, allow_hyphen_values = true)]
+        changes: Vec<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the app's logs
+    Logs {
+        #[command(flatten)]
+        app: AppArg,
+        /// Number of lines to show
+        #[arg(short = 'n', long = "num", default_value_t = 100)]
+        num: usize,
+        /// Keep streaming new lines
+        #[arg(short = 't', long)]
+        tail: bool,
+        /// Only lines of this dyno or process type (`web`, `web.1`)
+        #[arg(short = 'd', long = "dyno", alias = "ps")]
+        dyno: Option<String>,
+        /// Only lines of this source (`app`, `heroku`)
+        #[arg(short = 's', long)]
+        source: Option<String>,
+    },
+    /// List the app's releases
+    Releases {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(short = 'n', long = "num", default_value_t = 15)]
+        num: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the daemon in the foreground (the CLI starts it by itself when needed)
+    Daemon,
+    /// Stop the daemon and, unless --keep-dynos, every dyno
+    #[command(name = "daemon:stop")]
+    DaemonStop {
+        /// Leave the dynos running, to be re-adopted by the next daemon
+        #[arg(long)]
+        keep_dynos: bool,
+    },
+    /// Show whether the daemon runs, its version and the router's address
+    #[command(name = "daemon:status")]
+    DaemonStatus {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages into a directory
+    #[command(hide = true)]
+    Man { dir: PathBuf },
     /// Per-dyno helper (internal): creates and holds one container.
     #[command(hide = true)]
     Shim { state_dir: PathBuf },
@@ -23,7 +155,132 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
-        Command::Shim { state_dir } => crate::runtime::shim_main(state_dir),
-        Command::Init { command } => crate::runtime::init_main(command),
+        Command::Shim { state_dir } => return crate::runtime::shim_main(state_dir),
+        Command::Init { command } => return crate::runtime::init_main(command),
+        Command::Daemon => return crate::daemon::main(),
+        _ => {}
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!(" ▸    {e:#}");
+            1
+        }
+    }
+}
+
+async fn run(cmd: Command) -> Result<i32> {
+    let paths = Paths::from_env()?;
+    match cmd {
+        Command::Up { app } => up::up(&paths, app).await,
+        Command::Apps { json } => apps::list(&paths, json).await,
+        Command::AppsCreate { name, no_remote, json } => apps::create(&paths, name, !no_remote, json).await,
+        Command::AppsInfo { app, json } => apps::info(&paths, app, json).await,
+        Command::AppsDestroy { name, app, confirm } => apps::destroy(&paths, name.or(app.app), confirm).await,
+        Command::AppsRename { newname, app } => apps::rename(&paths, app, &newname).await,
+        Command::Ps { app, json } => ps::list(&paths, app, json).await,
+        Command::PsScale { changes, app } => ps::scale(&paths, app, &changes).await,
+        Command::Logs { app, num, tail, dyno, source } => logs::logs(&paths, app, num, tail, dyno, source).await,
+        Command::Releases { app, num, json } => releases::list(&paths, app, num, json).await,
+        Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
+        Command::DaemonStatus { json } => daemon::status(&paths, json).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dyno", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir)?;
+            let cmd = Cli::command();
+            clap_mangen::generate_to(cmd, &dir)?;
+            Ok(0)
+        }
+        Command::Shim { .. } | Command::Init { .. } | Command::Daemon => unreachable!(),
+    }
+}
+
+/// The app a command is about: `-a`, else the current directory's (its `dyno` git remote, else
+/// the directory's record in dyno's database).
+pub async fn resolve_app(client: &Client, arg: &AppArg) -> Result<String> {
+    if let Some(a) = &arg.app {
+        return Ok(a.clone());
+    }
+    let cwd = std::env::current_dir()?.canonicalize()?;
+    if let Some(a) = app_from_git_remote(&cwd) {
+        return Ok(a);
+    }
+    if let Some(a) = app_from_dir_record(client, &cwd).await? {
+        return Ok(a);
+    }
+    bail!("no app specified and none is linked to {}: pass -a APP (or run `dyno up` here first)", cwd.display())
+}
+
+/// The app named by a git remote called `dyno` (its URL ends in `/<app>.git` or `/<app>`).
+pub fn app_from_git_remote(dir: &std::path::Path) -> Option<String> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let remote = repo.find_remote("dyno").ok()?;
+    let url = remote.url()?.trim_end_matches('/');
+    let last = url.rsplit(['/', ':']).next()?;
+    let name = last.trim_end_matches(".git");
+    crate::names::validate(name).ok()?;
+    Some(name.to_string())
+}
+
+/// The app recorded for `dir` or its nearest recorded ancestor.
+pub async fn app_from_dir_record(client: &Client, dir: &std::path::Path) -> Result<Option<String>> {
+    for d in dir.ancestors() {
+        let r: crate::api::DirApp = client
+            .get(&format!("/local/dirs?dir={}", enc(&d.to_string_lossy())))
+            .await?;
+        if r.app.is_some() {
+            return Ok(r.app);
+        }
+    }
+    Ok(None)
+}
+
+/// Prints a table with aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    line(widths.iter().map(|w| "─".repeat(*w)).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+/// Whether output may be coloured (a terminal, and no `NO_COLOR`).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// "5s ago", "3m ago", as Heroku shows uptimes.
+pub fn ago(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86400),
     }
 }

@@ -1,1 +1,256 @@
-//! TODO
+//! `dyno daemon`: owns all state and long-running work. One per `DYNO_HOME`, as root.
+//!
+//! It serves the API on `DYNO_HOME/daemon.sock` (0600), runs the router, the dyno manager and
+//! builds. At start it re-adopts dynos whose shim survived the previous daemon and cleans up what
+//! dead ones left; then it brings every app's formation back (after a reboot too).
+
+pub mod api_server;
+pub mod deploy;
+pub mod manager;
+
+use crate::build::{BuildOutput, Builder};
+use crate::logs::{LogLine, Logs};
+use crate::paths::Paths;
+use crate::router::RouteTable;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Tunables, from the environment (tests shorten them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DYNO_ROUTER_ADDR`, default `127.0.0.1:5000`; port 0 picks a free one.
+    pub router_addr: String,
+    /// `DYNO_BOOT_TIMEOUT` seconds (Heroku: 60).
+    pub boot_timeout: Duration,
+    /// `DYNO_STOP_TIMEOUT` seconds between SIGTERM and SIGKILL (Heroku: 30).
+    pub stop_timeout: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        let secs = |k: &str, d: u64| {
+            Duration::from_secs(
+                std::env::var(k)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(d),
+            )
+        };
+        Settings {
+            router_addr: std::env::var("DYNO_ROUTER_ADDR")
+                .unwrap_or_else(|_| "127.0.0.1:5000".into()),
+            boot_timeout: secs("DYNO_BOOT_TIMEOUT", 60),
+            stop_timeout: secs("DYNO_STOP_TIMEOUT", 30),
+        }
+    }
+}
+
+pub struct Daemon {
+    pub paths: Paths,
+    pub settings: Settings,
+    pub store: Store,
+    pub logs: Logs,
+    pub runtime: Runtime,
+    pub routes: RouteTable,
+    pub builder: Builder,
+    pub manager: manager::Manager,
+    pub router_addr: Option<SocketAddr>,
+    /// Output of builds of this daemon's lifetime, by build id.
+    pub builds: Mutex<HashMap<String, Arc<BuildOutput>>>,
+    /// Set once `daemon:stop` began.
+    shutting_down: AtomicBool,
+    /// Whether the dynos stay running when the daemon goes (an upgrade).
+    pub keep_dynos: AtomicBool,
+    pub shutdown: Notify,
+    /// Notified whenever a dyno is gone.
+    pub dyno_gone: Notify,
+}
+
+impl Daemon {
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn begin_shutdown(&self, keep_dynos: bool) {
+        self.keep_dynos.store(keep_dynos, Ordering::SeqCst);
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+
+    /// `app[api]` lines, e.g. `Release v3 created by user`.
+    pub fn api_log(&self, app: &str, msg: impl Into<String>) {
+        self.logs.push(app, LogLine::new("app", "api", msg));
+    }
+
+    pub fn web_url(&self, app: &str) -> String {
+        match self.router_addr {
+            Some(a) if a.port() == 80 => format!("http://{app}.localhost/"),
+            Some(a) => format!("http://{app}.localhost:{}/", a.port()),
+            None => format!("http://{app}.localhost/"),
+        }
+    }
+}
+
+/// Holds `daemon.lock` for the daemon's lifetime: one daemon per `DYNO_HOME`.
+fn lock(paths: &Paths) -> Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.daemon_lock())?;
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!("another dyno daemon already runs for {}", paths.home.display());
+    }
+    Ok(f)
+}
+
+pub fn main() -> i32 {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DYNO_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dyno daemon: {e:#}");
+            tracing::error!("{e:#}");
+            1
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("dyno's daemon needs root (dynos are containers: cgroups and mounts); run it with sudo");
+    }
+    let paths = Paths::from_env()?;
+    let _lock = lock(&paths)?;
+    let settings = Settings::from_env();
+    let store = Store::open(&paths.db())?;
+    let runtime = Runtime::new(&paths).context("preparing the container runtime")?;
+    let builder = Builder {
+        paths: paths.clone(),
+        buildpacks_dir: crate::build::find_buildpacks()?,
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.router_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "the router cannot listen on {} (set DYNO_ROUTER_ADDR to another address)",
+                settings.router_addr
+            )
+        })?;
+    let router_addr = listener.local_addr()?;
+    let d = Arc::new(Daemon {
+        paths: paths.clone(),
+        settings,
+        store,
+        logs: Logs::default(),
+        runtime,
+        routes: RouteTable::default(),
+        builder,
+        manager: manager::Manager::default(),
+        router_addr: Some(router_addr),
+        builds: Mutex::new(HashMap::new()),
+        shutting_down: AtomicBool::new(false),
+        keep_dynos: AtomicBool::new(false),
+        shutdown: Notify::new(),
+        dyno_gone: Notify::new(),
+    });
+    tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
+
+    // Dynos of a previous daemon: adopt the living, clean up after the dead.
+    for h in d.runtime.adopt_or_clean()? {
+        let id = h.id.clone();
+        match manager::adopt(&d, h.clone()) {
+            Ok(()) => tracing::info!(dyno = %id, "re-adopted"),
+            Err(e) => {
+                tracing::warn!(dyno = %id, "cannot adopt ({e:#}); stopping it");
+                let _ = d.runtime.kill(&h);
+            }
+        }
+    }
+
+    let log_d = d.clone();
+    let router_log: crate::router::RouterLog = Arc::new(move |app: &str, line: String| {
+        log_d.logs.push(app, LogLine::new("heroku", "router", line));
+    });
+    let routes = d.routes.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::router::serve(listener, routes, router_log).await {
+            tracing::error!("router: {e:#}");
+        }
+    });
+
+    // Bring every app's formation back (after a daemon restart or a reboot).
+    for app in d.store.apps()? {
+        manager::kick(&d, &app.id);
+    }
+
+    let server = tokio::spawn(api_server::serve(d.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = d.shutdown.notified() => {}
+        _ = term.recv() => d.begin_shutdown(false),
+        _ = int.recv() => d.begin_shutdown(false),
+    }
+    let keep = d.keep_dynos.load(Ordering::SeqCst);
+    tracing::info!(keep_dynos = keep, "stopping");
+    if !keep {
+        stop_all(&d).await;
+        remove_instance_cgroups(&paths);
+    }
+    server.abort();
+    let _ = std::fs::remove_file(paths.socket());
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Stops every dyno and waits for them to be gone (bounded by the stop timeout).
+async fn stop_all(d: &Arc<Daemon>) {
+    for e in d.manager.all() {
+        if e.handle.is_some() && !e.stopping {
+            manager::stop_dyno(d, &e);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + d.settings.stop_timeout + Duration::from_secs(10);
+    loop {
+        let left = d.manager.all().iter().filter(|e| e.handle.is_some()).count();
+        if left == 0 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), d.dyno_gone.notified()).await;
+    }
+}
+
+/// Removes this instance's (now empty) cgroup parents, `/dyno/<instance>` under every hierarchy.
+fn remove_instance_cgroups(paths: &Paths) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for h in hierarchies.flatten() {
+        let dir = h.path().join(paths.cgroup_parent().trim_start_matches('/'));
+        if dir.is_dir() {
+            // rmdir only succeeds on an empty cgroup: a dyno left running keeps its parent.
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}

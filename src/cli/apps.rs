@@ -1,0 +1,135 @@
+//! `apps`, `apps:create`, `apps:info`, `apps:destroy`, `apps:rename`.
+
+use super::{resolve_app, AppArg};
+use crate::api;
+use crate::client::{enc, Client};
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use hyper::Method;
+
+pub async fn list(paths: &Paths, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let apps: Vec<api::App> = c.get("/apps").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&apps)?);
+    } else if apps.is_empty() {
+        println!("You have no apps. Create one with `dyno up` in a project directory.");
+    } else {
+        println!("=== Apps");
+        for a in apps {
+            println!("{}", a.name);
+        }
+    }
+    Ok(0)
+}
+
+pub async fn create(paths: &Paths, name: Option<String>, link_dir: bool, json: bool) -> Result<i32> {
+    if let Some(n) = &name {
+        crate::names::validate(n).map_err(anyhow::Error::msg)?;
+    }
+    let c = Client::connect(paths).await?;
+    let app: api::App = c
+        .request(Method::POST, "/apps", Some(&api::AppCreate { name }))
+        .await?;
+    if link_dir {
+        link(&c, &app.name).await?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&app)?);
+    } else {
+        println!("Creating {}... done", app.name);
+        println!("{}", app.web_url);
+    }
+    Ok(0)
+}
+
+/// Records the current directory as the app's source (never a file in the tree itself).
+pub async fn link(c: &Client, app: &str) -> Result<()> {
+    let dir = std::env::current_dir()?.canonicalize()?;
+    let _: api::DirApp = c
+        .request(
+            Method::PUT,
+            "/local/dirs",
+            Some(&api::DirApp { dir: dir.to_string_lossy().into(), app: Some(app.into()) }),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let app: api::App = c.get(&format!("/apps/{}", enc(&name))).await?;
+    let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(&name))).await?;
+    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
+    let releases: Vec<api::Release> = c.get(&format!("/apps/{}/releases", enc(&name))).await?;
+    if json {
+        // The shape of `heroku apps:info --json`: the app resource under `app`.
+        let v = serde_json::json!({
+            "addons": [],
+            "app": app,
+            "collaborators": [],
+            "dynos": dynos,
+            "pipeline_coupling": null,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let current = releases.iter().rev().find(|r| r.current);
+    let dyno_line: Vec<String> = formation
+        .iter()
+        .map(|f| format!("{}: {}", f.process_type, f.quantity))
+        .collect();
+    println!("=== {}", app.name);
+    let row = |k: &str, v: String| println!("{:<15}{}", format!("{k}:"), v);
+    row("Dynos", dyno_line.join(", "));
+    row("Release", current.map(|r| format!("v{}", r.version)).unwrap_or_else(|| "none".into()));
+    row("Slug Size", app.slug_size.map(crate::build::human_size).unwrap_or_default());
+    row("Stack", app.stack.name.clone());
+    row("Buildpack", app.buildpack_provided_description.clone().unwrap_or_default());
+    row("Created", app.created_at.clone());
+    row("Web URL", app.web_url.clone());
+    Ok(0)
+}
+
+pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String>) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = match name {
+        Some(n) => n,
+        None => resolve_app(&c, &AppArg::default()).await?,
+    };
+    let _: api::App = c.get(&format!("/apps/{}", enc(&name))).await?;
+    if confirm.as_deref() != Some(name.as_str()) {
+        use std::io::IsTerminal;
+        if confirm.is_some() || !std::io::stdin().is_terminal() {
+            bail!("this would destroy {name} and everything of it: confirm with --confirm {name}");
+        }
+        eprintln!(" ▸    WARNING: this will destroy {name} and all its releases and dynos.");
+        eprint!(" ▸    To proceed, type {name}: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != name {
+            bail!("confirmation did not match {name}: nothing destroyed");
+        }
+    }
+    eprint!("Destroying {name} (including all add-ons)... ");
+    let _: api::App = c.request(Method::DELETE, &format!("/apps/{}", enc(&name)), None::<&()>).await?;
+    eprintln!("done");
+    Ok(0)
+}
+
+pub async fn rename(paths: &Paths, arg: AppArg, newname: &str) -> Result<i32> {
+    crate::names::validate(newname).map_err(anyhow::Error::msg)?;
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let app: api::App = c
+        .request(
+            Method::PATCH,
+            &format!("/apps/{}", enc(&name)),
+            Some(&api::AppUpdate { name: Some(newname.to_string()) }),
+        )
+        .await?;
+    println!("Renaming {name} to {}... done", app.name);
+    println!("{}", app.web_url);
+    Ok(0)
+}

@@ -1,0 +1,43 @@
+//! `daemon:stop`, `daemon:status`.
+
+use crate::client::Client;
+use crate::paths::Paths;
+use anyhow::Result;
+use hyper::Method;
+
+pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
+    let Some(c) = Client::existing(paths).await else {
+        println!("No dyno daemon runs for {}", paths.home.display());
+        return Ok(0);
+    };
+    eprint!("Stopping the dyno daemon{}... ", if keep_dynos { " (dynos keep running)" } else { " and its dynos" });
+    let _: serde_json::Value = c
+        .request(Method::POST, "/daemon/stop", Some(&crate::api::DaemonStop { keep_dynos }))
+        .await?;
+    c.wait_gone().await?;
+    eprintln!("done");
+    Ok(0)
+}
+
+pub async fn status(paths: &Paths, json: bool) -> Result<i32> {
+    match Client::existing(paths).await {
+        Some(c) => {
+            let s = c.status().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("dyno daemon {} (pid {}) for {}", s.version, s.pid, s.home);
+                println!("router: http://{}", s.router_addr);
+            }
+            Ok(0)
+        }
+        None => {
+            if json {
+                println!("null");
+            } else {
+                println!("No dyno daemon runs for {}", paths.home.display());
+            }
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `ps`, `ps:scale`.
+
+use super::{ago, resolve_app, AppArg};
+use crate::api;
+use crate::client::{enc, Client};
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use hyper::Method;
+
+pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(&name))).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&dynos)?);
+        return Ok(0);
+    }
+    if dynos.is_empty() {
+        println!("No dynos on {name}");
+        return Ok(0);
+    }
+    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
+    let color = super::color();
+    let mut last_type = String::new();
+    for d in &dynos {
+        if d.process_type != last_type {
+            if !last_type.is_empty() {
+                println!();
+            }
+            last_type = d.process_type.clone();
+            let n = dynos.iter().filter(|x| x.process_type == d.process_type).count();
+            let cmd = formation
+                .iter()
+                .find(|f| f.process_type == d.process_type)
+                .map_or(d.command.as_str(), |f| f.command.as_str());
+            println!("=== {} (Basic): {} ({n})", d.process_type, cmd);
+        }
+        let state = if color {
+            let code = match d.state.as_str() {
+                "up" => "32",
+                "starting" => "33",
+                "crashed" => "31",
+                _ => "2",
+            };
+            format!("\x1b[{code}m{}\x1b[0m", d.state)
+        } else {
+            d.state.clone()
+        };
+        println!("{}: {} {} (~ {}) v{}", d.name, state, d.updated_at, ago(&d.created_at), d.release.version);
+    }
+    Ok(0)
+}
+
+/// One `ps:scale` argument: `web=3`, `web+1`, `worker-1` (a `:size` suffix is accepted and
+/// ignored: every dyno here has the same size).
+#[derive(Debug, PartialEq)]
+pub enum Change {
+    Set(String, i64),
+    Add(String, i64),
+}
+
+pub fn parse_change(s: &str) -> Result<Change> {
+    let bad = || anyhow::anyhow!("invalid scale argument {s:?}: use TYPE=N, TYPE+N or TYPE-N (e.g. web=3)");
+    let pos = s.find(['=', '+', '-'].as_slice()).ok_or_else(bad)?;
+    // A dash inside a type name (`my-worker=2`) belongs to the name when `=` follows.
+    let pos = match s.find('=') {
+        Some(eq) => eq,
+        None => pos,
+    };
+    let (name, rest) = s.split_at(pos);
+    let op = &rest[..1];
+    let n = rest[1..].split(':').next().unwrap_or("");
+    if name.is_empty() {
+        return Err(bad());
+    }
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    match op {
+        "=" if n < 0 => bail!("invalid scale argument {s:?}: the quantity must be 0 or more"),
+        "=" => Ok(Change::Set(name.into(), n)),
+        "+" if n >= 0 => Ok(Change::Add(name.into(), n)),
+        "-" if n >= 0 => Ok(Change::Add(name.into(), -n)),
+        _ => Err(bad()),
+    }
+}
+
+pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32> {
+    let parsed: Vec<Change> = changes.iter().map(|s| parse_change(s)).collect::<Result<_>>()?;
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
+    let mut updates = vec![];
+    for ch in parsed {
+        let (ptype, q) = match ch {
+            Change::Set(t, n) => (t, n),
+            Change::Add(t, n) => {
+                let cur = formation.iter().find(|f| f.process_type == t).map(|f| f.quantity as i64);
+                let Some(cur) = cur else {
+                    bail!("no process type {t} on {name}");
+                };
+                if cur + n < 0 {
+                    bail!("cannot scale {t} below 0 (it has {cur})");
+                }
+                (t, cur + n)
+            }
+        };
+        updates.push(api::FormationUpdate { process_type: ptype, quantity: Some(q), size: None, dyno_size: None });
+    }
+    let summary: Vec<String> = updates.iter().map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0))).collect();
+    eprint!("Scaling dynos... ");
+    let f: Vec<api::Formation> = c
+        .request(Method::PATCH, &format!("/apps/{}/formation", enc(&name)), Some(&api::FormationBatchUpdate { updates }))
+        .await?;
+    let _ = f;
+    eprintln!("done, now running {}", summary.join(", "));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_scale_arguments() {
+        assert_eq!(parse_change("web=3").unwrap(), Change::Set("web".into(), 3));
+        assert_eq!(parse_change("web=2:basic").unwrap(), Change::Set("web".into(), 2));
+        assert_eq!(parse_change("web+1").unwrap(), Change::Add("web".into(), 1));
+        assert_eq!(parse_change("worker-2").unwrap(), Change::Add("worker".into(), -2));
+        assert_eq!(parse_change("my-worker=2").unwrap(), Change::Set("my-worker".into(), 2));
+        assert!(parse_change("web=-1").unwrap_err().to_string().contains("0 or more"));
+        assert!(parse_change("web").is_err());
+        assert!(parse_change("=3").is_err());
+        assert!(parse_change("web=x").is_err());
+    }
+}

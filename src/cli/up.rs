@@ -1,0 +1,139 @@
+//! `dyno up`: the whole deploy in one command, as `git push heroku main` feels.
+
+use super::{app_from_dir_record, app_from_git_remote, AppArg};
+use crate::api;
+use crate::client::{enc, ApiError, Client};
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use hyper::{Method, StatusCode};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
+    let dir = std::env::current_dir()?.canonicalize()?;
+    // Check what can be checked here before anything changes on the daemon's side.
+    match std::fs::read_to_string(dir.join("Procfile")) {
+        Ok(text) => {
+            crate::procfile::Procfile::parse(&text)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no Procfile in {}: declare the app's processes in one, e.g. `web: python3 -m http.server $PORT`",
+            dir.display()
+        ),
+        Err(e) => return Err(e.into()),
+    }
+    let c = Client::connect(paths).await?;
+    let name = match &arg.app {
+        Some(a) => a.clone(),
+        None => match app_from_git_remote(&dir) {
+            Some(a) => a,
+            None => match app_from_dir_record(&c, &dir).await? {
+                Some(a) => a,
+                None => {
+                    let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    match crate::names::from_dir_name(&base) {
+                        Some(n) => n,
+                        None => bail!("{base:?} cannot be turned into an app name: pass --app NAME"),
+                    }
+                }
+            },
+        },
+    };
+    crate::names::validate(&name).map_err(anyhow::Error::msg)?;
+
+    let app: api::App = match c.get::<api::App>(&format!("/apps/{}", enc(&name))).await {
+        Ok(a) => a,
+        Err(e) if e.downcast_ref::<ApiError>().is_some_and(|e| e.status == StatusCode::NOT_FOUND) => {
+            print!("-----> Creating app {name}... ");
+            std::io::stdout().flush()?;
+            let a: api::App = c.request(Method::POST, "/apps", Some(&api::AppCreate { name: Some(name.clone()) })).await?;
+            println!("done");
+            a
+        }
+        Err(e) => return Err(e),
+    };
+    super::apps::link(&c, &app.name).await?;
+
+    println!("-----> Building slug from {} ...", dir.display());
+    let started = Instant::now();
+    let build: api::Build = c
+        .request(
+            Method::POST,
+            &format!("/apps/{}/builds", enc(&app.name)),
+            Some(&api::BuildCreate { source_dir: dir.to_string_lossy().into() }),
+        )
+        .await?;
+    let mut out = std::io::stdout();
+    c.stream(&build.output_stream_url, |t| {
+        let _ = out.write_all(t.as_bytes());
+        let _ = out.flush();
+    })
+    .await?;
+    let build: api::Build = c.get(&format!("/apps/{}/builds/{}", enc(&app.name), build.id)).await?;
+    if build.status != "succeeded" {
+        bail!(
+            "build failed: {}; the app's running release is unchanged",
+            build.error.unwrap_or_else(|| "see the output above".into())
+        );
+    }
+    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&app.name))).await?;
+    let web = formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity);
+    let scaled: Vec<String> = formation.iter().filter(|f| f.quantity > 0).map(|f| format!("{}={}", f.process_type, f.quantity)).collect();
+    if !scaled.is_empty() {
+        print!("-----> Scaling {}... ", scaled.join(" "));
+        std::io::stdout().flush()?;
+        wait_up(&c, &app.name, &build, &formation).await?;
+        println!("done");
+    }
+    let others: Vec<&str> = formation
+        .iter()
+        .filter(|f| f.quantity == 0 && f.process_type != "web")
+        .map(|f| f.process_type.as_str())
+        .collect();
+    if web > 0 {
+        println!("       {}", app.web_url);
+    } else if formation.iter().all(|f| f.process_type != "web") {
+        println!("       No web process type: nothing answers HTTP.");
+    }
+    if !others.is_empty() {
+        println!(
+            "       Scale other process types with `dyno ps:scale {}`",
+            others.iter().map(|t| format!("{t}=1")).collect::<Vec<_>>().join(" ")
+        );
+    }
+    tracing::debug!("deployed in {:?}", started.elapsed());
+    Ok(0)
+}
+
+/// Waits until the release's dynos are up (web dynos answer on their port), with a spinner on a
+/// terminal; tells the user to look at the logs when they crash instead.
+async fn wait_up(c: &Client, app: &str, build: &api::Build, formation: &[api::Formation]) -> Result<()> {
+    let version = build.release.as_ref().map_or(0, |r| r.version);
+    let want: u32 = formation.iter().map(|f| f.quantity).sum();
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(Duration::from_millis(100));
+        s.set_message("waiting for dynos");
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let result = loop {
+        let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(app))).await?;
+        let current: Vec<&api::Dyno> = dynos.iter().filter(|d| d.release.version == version).collect();
+        let up = current.iter().filter(|d| d.state == "up").count() as u32;
+        if up >= want {
+            break Ok(());
+        }
+        if let Some(d) = current.iter().find(|d| d.state == "crashed") {
+            break Err(anyhow::anyhow!("{} crashed: see `dyno logs -a {app}`", d.name));
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!("dynos not up after 90 s: see `dyno logs -a {app}`"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    result
+}

@@ -1,0 +1,517 @@
+//! The daemon's HTTP API on the Unix socket: one `match` from (method, path) to a handler.
+//! Shapes follow Heroku's Platform API v3 (`crate::api`).
+
+use super::{deploy, manager, Daemon};
+use crate::api::{self, ErrorBody};
+use crate::store::AppRow;
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+type Body = BoxBody<Bytes, Infallible>;
+type Resp = Response<Body>;
+
+pub async fn serve(d: Arc<Daemon>) -> Result<()> {
+    let path = d.paths.socket();
+    let _ = std::fs::remove_file(&path);
+    // Created 0600 from the start: no window in which another user could connect.
+    let old = unsafe { libc::umask(0o177) };
+    let listener = tokio::net::UnixListener::bind(&path);
+    unsafe { libc::umask(old) };
+    let listener = listener?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let d = d.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let d = d.clone();
+                async move { Ok::<_, Infallible>(handle(d, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// An API failure: HTTP status, Heroku error id, message.
+struct Fail(StatusCode, &'static str, String);
+
+impl From<anyhow::Error> for Fail {
+    fn from(e: anyhow::Error) -> Self {
+        Fail(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("{e:#}"))
+    }
+}
+
+fn not_found(what: &str) -> Fail {
+    Fail(StatusCode::NOT_FOUND, "not_found", format!("Couldn't find that {what}."))
+}
+
+fn invalid(msg: impl Into<String>) -> Fail {
+    Fail(StatusCode::UNPROCESSABLE_ENTITY, "invalid_params", msg.into())
+}
+
+fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
+    let body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header(api::VERSION_HEADER, api::VERSION)
+        .body(Full::new(Bytes::from(body)).boxed())
+        .unwrap()
+}
+
+fn ok<T: Serialize>(v: &T) -> Result<Resp, Fail> {
+    Ok(json(StatusCode::OK, v))
+}
+
+/// A streamed text body fed by a channel (build output, log tails).
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn streamed(rx: mpsc::Receiver<Bytes>) -> Resp {
+    Response::builder()
+        .header("content-type", "text/plain; charset=utf-8")
+        .header(api::VERSION_HEADER, api::VERSION)
+        .body(BodyExt::boxed(ChannelBody(rx)))
+        .unwrap()
+}
+
+async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| invalid(format!("reading the request: {e}")))?
+        .to_bytes();
+    let bytes = if bytes.is_empty() { Bytes::from_static(b"{}") } else { bytes };
+    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("invalid request body: {e}")))
+}
+
+fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let result = route(&d, method, &segs, req).await;
+    match result {
+        Ok(r) => r,
+        Err(Fail(status, id, message)) => json(status, &ErrorBody { id: id.into(), message }),
+    }
+}
+
+async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Incoming>) -> Result<Resp, Fail> {
+    use Method as M;
+    match (&method, segs) {
+        (&M::GET, ["daemon"]) => ok(&api::DaemonStatus {
+            version: api::VERSION.into(),
+            pid: std::process::id(),
+            home: d.paths.home.to_string_lossy().into(),
+            instance: d.paths.instance.clone(),
+            router_addr: d.router_addr.map(|a| a.to_string()).unwrap_or_default(),
+        }),
+        (&M::POST, ["daemon", "stop"]) => {
+            let b: api::DaemonStop = body(req).await?;
+            d.begin_shutdown(b.keep_dynos);
+            ok(&serde_json::json!({"stopping": true, "keep_dynos": b.keep_dynos}))
+        }
+        (&M::GET, ["apps"]) => {
+            let apps: Vec<api::App> = d.store.apps()?.iter().map(|a| app_json(d, a)).collect();
+            ok(&apps)
+        }
+        (&M::POST, ["apps"]) => {
+            let b: api::AppCreate = body(req).await?;
+            create_app(d, b.name)
+        }
+        (&M::GET, ["apps", app]) => ok(&app_json(d, &find_app(d, app)?)),
+        (&M::PATCH, ["apps", app]) => {
+            let a = find_app(d, app)?;
+            let b: api::AppUpdate = body(req).await?;
+            if let Some(name) = b.name {
+                rename_app(d, &a, &name)?;
+            }
+            ok(&app_json(d, &find_app(d, &a.id)?))
+        }
+        (&M::DELETE, ["apps", app]) => {
+            let a = find_app(d, app)?;
+            destroy_app(d, &a).await?;
+            ok(&app_json(d, &a))
+        }
+        (&M::GET, ["apps", app, "formation"]) => {
+            let a = find_app(d, app)?;
+            ok(&formation_json(d, &a)?)
+        }
+        (&M::PATCH, ["apps", app, "formation"]) => {
+            let a = find_app(d, app)?;
+            let b: api::FormationBatchUpdate = body(req).await?;
+            scale(d, &a, b)?;
+            ok(&formation_json(d, &a)?)
+        }
+        (&M::GET, ["apps", app, "releases"]) => {
+            let a = find_app(d, app)?;
+            ok(&releases_json(d, &a)?)
+        }
+        (&M::GET, ["apps", app, "dynos"]) => {
+            let a = find_app(d, app)?;
+            let dynos: Vec<api::Dyno> = d
+                .manager
+                .entries(&a.id)
+                .iter()
+                .map(|e| manager::to_api(e, &a.name))
+                .collect();
+            ok(&dynos)
+        }
+        (&M::POST, ["apps", app, "builds"]) => {
+            let a = find_app(d, app)?;
+            let b: api::BuildCreate = body(req).await?;
+            let dir = std::path::PathBuf::from(&b.source_dir);
+            if !dir.is_absolute() || !dir.is_dir() {
+                return Err(invalid(format!("{} is not a directory", b.source_dir)));
+            }
+            let build = deploy::start(d, &a, dir)?;
+            Ok(json(StatusCode::CREATED, &build_json(d, &a, &build)))
+        }
+        (&M::GET, ["apps", app, "builds", id]) => {
+            let a = find_app(d, app)?;
+            let b = d.store.build(id)?.filter(|b| b.app_id == a.id).ok_or_else(|| not_found("build"))?;
+            ok(&build_json(d, &a, &b))
+        }
+        (&M::GET, ["apps", app, "builds", id, "output"]) => {
+            let _a = find_app(d, app)?;
+            let out = d.builds.lock().unwrap().get(*id).cloned().ok_or_else(|| not_found("build"))?;
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                let mut from = 0;
+                while let Some(lines) = out.next(from).await {
+                    from += lines.len();
+                    let mut text = lines.join("\n");
+                    text.push('\n');
+                    if tx.send(Bytes::from(text)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok(streamed(rx))
+        }
+        (&M::POST, ["apps", app, "log-sessions"]) => {
+            let a = find_app(d, app)?;
+            let b: api::LogSessionCreate = body(req).await?;
+            let mut url = format!("/apps/{}/log-stream?lines={}", a.id, b.lines.unwrap_or(100));
+            if b.tail.unwrap_or(false) {
+                url.push_str("&tail=true");
+            }
+            if let Some(x) = b.dyno {
+                url.push_str(&format!("&dyno={}", crate::client::enc(&x)));
+            }
+            if let Some(x) = b.source {
+                url.push_str(&format!("&source={}", crate::client::enc(&x)));
+            }
+            Ok(json(
+                StatusCode::CREATED,
+                &api::LogSession { id: crate::store::new_id(), logplex_url: url },
+            ))
+        }
+        (&M::GET, ["apps", app, "log-stream"]) => {
+            let a = find_app(d, app)?;
+            let q = query(&req);
+            let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            let lines: usize = get("lines").and_then(|v| v.parse().ok()).unwrap_or(100);
+            let tail = get("tail").as_deref() == Some("true");
+            let dyno = get("dyno");
+            let source = get("source");
+            let (hist, mut live) = d.logs.subscribe(&a.name, crate::logs::HISTORY);
+            let matching: Vec<_> = hist
+                .into_iter()
+                .filter(|l| crate::logs::matches(l, dyno.as_deref(), source.as_deref()))
+                .collect();
+            let skip = matching.len().saturating_sub(lines);
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(async move {
+                for l in matching.into_iter().skip(skip) {
+                    if tx.send(Bytes::from(l.format() + "\n")).await.is_err() {
+                        return;
+                    }
+                }
+                if !tail {
+                    return;
+                }
+                loop {
+                    match live.recv().await {
+                        Ok(l) if crate::logs::matches(&l, dyno.as_deref(), source.as_deref()) => {
+                            if tx.send(Bytes::from(l.format() + "\n")).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            let msg = format!("Error L10 (output buffer overflow): {n} messages dropped\n");
+                            if tx.send(Bytes::from(msg)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+            Ok(streamed(rx))
+        }
+        (&M::GET, ["local", "dirs"]) => {
+            let q = query(&req);
+            let dir = q.iter().find(|(k, _)| k == "dir").map(|(_, v)| v.clone()).unwrap_or_default();
+            let app = d.store.dir_app(&dir)?;
+            ok(&api::DirApp { dir, app })
+        }
+        (&M::PUT, ["local", "dirs"]) => {
+            let b: api::DirApp = body(req).await?;
+            let a = find_app(d, b.app.as_deref().unwrap_or(""))?;
+            d.store.set_dir_app(&b.dir, &a.id)?;
+            ok(&api::DirApp { dir: b.dir, app: Some(a.name) })
+        }
+        _ => Err(Fail(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {method} /{}", segs.join("/")))),
+    }
+}
+
+fn find_app(d: &Daemon, key: &str) -> Result<AppRow, Fail> {
+    d.store.app(key)?.ok_or_else(|| not_found("app"))
+}
+
+fn create_app(d: &Arc<Daemon>, name: Option<String>) -> Result<Resp, Fail> {
+    let name = match name {
+        Some(n) => {
+            crate::names::validate(&n).map_err(invalid)?;
+            if d.store.app(&n)?.is_some() {
+                return Err(Fail(StatusCode::CONFLICT, "invalid_params", format!("Name {n} is already taken")));
+            }
+            n
+        }
+        None => loop {
+            let n = crate::names::random();
+            if d.store.app(&n)?.is_none() {
+                break n;
+            }
+        },
+    };
+    let a = d.store.create_app(&name)?;
+    manager::update_routes(d, &a.id);
+    Ok(json(StatusCode::CREATED, &app_json(d, &a)))
+}
+
+fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
+    if name == a.name {
+        return Ok(());
+    }
+    crate::names::validate(name).map_err(invalid)?;
+    if d.store.app(name)?.is_some() {
+        return Err(Fail(StatusCode::CONFLICT, "invalid_params", format!("Name {name} is already taken")));
+    }
+    d.store.rename_app(&a.id, name)?;
+    d.routes.remove(&a.name);
+    d.logs.rename(&a.name, name);
+    manager::update_routes(d, &a.id);
+    Ok(())
+}
+
+async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
+    d.store.scale(&a.id, &d.store.formation(&a.id)?.iter().map(|f| (f.process_type.clone(), 0)).collect::<Vec<_>>())?;
+    manager::reconcile(d, &a.id).await?;
+    // Wait until its dynos are gone, so the caller sees nothing left.
+    let deadline = tokio::time::Instant::now() + d.settings.stop_timeout + std::time::Duration::from_secs(10);
+    while d.manager.entries(&a.id).iter().any(|e| e.handle.is_some()) && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(100), d.dyno_gone.notified()).await;
+    }
+    d.store.delete_app(&a.id)?;
+    d.routes.remove(&a.name);
+    d.logs.forget(&a.name);
+    let _ = std::fs::remove_dir_all(d.builder.cache_dir(&a.id));
+    Ok(())
+}
+
+fn scale(d: &Arc<Daemon>, a: &AppRow, b: api::FormationBatchUpdate) -> Result<(), Fail> {
+    let formation = d.store.formation(&a.id)?;
+    let mut updates = vec![];
+    for u in b.updates {
+        if !formation.iter().any(|f| f.process_type == u.process_type) {
+            let known: Vec<_> = formation.iter().map(|f| f.process_type.as_str()).collect();
+            return Err(Fail(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "Couldn't find that process type ({}). This app has: {}",
+                    u.process_type,
+                    if known.is_empty() { "no process types yet (deploy first)".into() } else { known.join(", ") }
+                ),
+            ));
+        }
+        match u.quantity {
+            Some(q) if q < 0 => return Err(invalid(format!("quantity for {} must be 0 or more, not {q}", u.process_type))),
+            Some(q) if q > 100 => return Err(invalid(format!("quantity for {} must be at most 100", u.process_type))),
+            Some(q) => updates.push((u.process_type, q as u32)),
+            None => {}
+        }
+    }
+    d.store.scale(&a.id, &updates)?;
+    manager::reset_backoff(d, &a.id);
+    manager::kick(d, &a.id);
+    Ok(())
+}
+
+fn app_json(d: &Daemon, a: &AppRow) -> api::App {
+    let releases = d.store.releases(&a.id).unwrap_or_default();
+    let current = releases.iter().rev().find(|r| r.status == "succeeded");
+    let slug = current
+        .and_then(|r| r.slug_id.as_deref())
+        .and_then(|id| d.store.slug(id).ok().flatten());
+    let stack = api::IdName { id: "00000000-0000-4000-8000-000000000001".into(), name: crate::build::STACK.into() };
+    api::App {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        created_at: a.created_at.clone(),
+        updated_at: a.updated_at.clone(),
+        released_at: current.map(|r| r.created_at.clone()),
+        web_url: d.web_url(&a.name),
+        git_url: None,
+        stack: stack.clone(),
+        build_stack: stack,
+        region: api::IdName { id: "00000000-0000-4000-8000-000000000002".into(), name: "local".into() },
+        owner: owner(),
+        maintenance: false,
+        buildpack_provided_description: slug.as_ref().and_then(|s| s.buildpack.clone()),
+        repo_size: None,
+        slug_size: slug.map(|s| s.size),
+        archived_at: None,
+        acm: false,
+        internal_routing: None,
+        organization: None,
+        space: None,
+        team: None,
+    }
+}
+
+fn owner() -> api::Owner {
+    api::Owner { email: "user@localhost".into(), id: "00000000-0000-4000-8000-000000000000".into() }
+}
+
+fn formation_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Formation>, Fail> {
+    Ok(d.store
+        .formation(&a.id)?
+        .into_iter()
+        .map(|f| api::Formation {
+            id: f.id,
+            app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+            process_type: f.process_type,
+            command: f.command,
+            quantity: f.quantity,
+            size: "basic".into(),
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        })
+        .collect())
+}
+
+fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
+    let rows = d.store.releases(&a.id)?;
+    let current = rows.iter().rev().find(|r| r.status == "succeeded").map(|r| r.id.clone());
+    Ok(rows
+        .into_iter()
+        .map(|r| api::Release {
+            current: Some(&r.id) == current.as_ref(),
+            id: r.id,
+            app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+            version: r.version,
+            description: r.description,
+            status: r.status,
+            slug: r.slug_id.map(|id| api::SlugRef { id }),
+            user: owner(),
+            addon_plan_names: vec![],
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}
+
+fn build_json(d: &Daemon, a: &AppRow, b: &crate::store::BuildRow) -> api::Build {
+    let slug = b.slug_id.as_deref().and_then(|id| d.store.slug(id).ok().flatten());
+    let release = b.release_id.as_deref().and_then(|id| {
+        d.store.releases(&a.id).ok()?.into_iter().find(|r| r.id == id)
+    });
+    api::Build {
+        id: b.id.clone(),
+        app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+        status: b.status.clone(),
+        buildpacks: b
+            .buildpack
+            .iter()
+            .map(|n| api::BuildpackRef { url: n.clone(), name: n.clone() })
+            .collect(),
+        output_stream_url: format!("/apps/{}/builds/{}/output", a.id, b.id),
+        release: release.map(|r| api::ReleaseRef { id: r.id, version: r.version }),
+        slug: b.slug_id.clone().map(|id| api::SlugRef { id }),
+        source_blob: api::SourceBlob { url: format!("file://{}", b.source_dir), version: b.source_version.clone() },
+        created_at: b.created_at.clone(),
+        updated_at: b.updated_at.clone(),
+        error: b.error.clone(),
+        process_types: slug.map(|s| s.process_types.into_iter().map(|(n, _)| n).collect()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(super::decode("%2Fsrc%2Fhello"), "/src/hello");
+        assert_eq!(super::decode("a+b%"), "a b%");
+    }
+}

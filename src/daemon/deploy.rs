@@ -1,0 +1,64 @@
+//! A deploy: build the source into a slug, record it and a release, sync the formation with the
+//! new process types and let the manager roll the dynos. A failed build records nothing but the
+//! build itself, so the running release is untouched.
+
+use super::{manager, Daemon};
+use crate::build::BuildOutput;
+use crate::store::{AppRow, BuildRow};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Starts a build in the background; its output is in `d.builds[build.id]`.
+pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Result<BuildRow> {
+    let build = d.store.create_build(&app.id, &source_dir.to_string_lossy())?;
+    let out = Arc::new(BuildOutput::default());
+    d.builds.lock().unwrap().insert(build.id.clone(), out.clone());
+    let d = d.clone();
+    let app = app.clone();
+    let b = build.clone();
+    tokio::spawn(async move {
+        let mut b = b;
+        let config = d.store.config_vars(&app.id).unwrap_or_default();
+        let result = d
+            .builder
+            .build(&b.id, &app.id, &source_dir, &config, &out)
+            .await;
+        match result.and_then(|built| {
+            let slug = built.slug;
+            d.store.insert_slug(&app.id, &slug)?;
+            let description = match &slug.source_version {
+                Some(c) => format!("Deploy {}", &c[..7.min(c.len())]),
+                None => format!("Deploy {}", &slug.checksum.trim_start_matches("SHA256:")[..7]),
+            };
+            let release =
+                d.store
+                    .create_release(&app.id, Some(&slug.id), &config, &description, "succeeded")?;
+            d.store.sync_formation(&app.id, &slug.process_types)?;
+            b.source_version = slug.source_version.clone();
+            b.buildpack = slug.buildpack.clone();
+            b.slug_id = Some(slug.id.clone());
+            b.release_id = Some(release.id.clone());
+            Ok(release)
+        }) {
+            Ok(release) => {
+                b.status = "succeeded".into();
+                out.heading(&format!("Release v{} created", release.version));
+                d.api_log(&app.name, format!("Release v{} created by user", release.version));
+                d.api_log(&app.name, format!("{} by user", release.description));
+                manager::reset_backoff(&d, &app.id);
+                manager::kick(&d, &app.id);
+            }
+            Err(e) => {
+                b.status = "failed".into();
+                b.error = Some(format!("{e:#}"));
+                out.line(format!(" !     Build failed: {e:#}"));
+                tracing::info!(app = %app.name, build = %b.id, "build failed: {e:#}");
+            }
+        }
+        if let Err(e) = d.store.finish_build(&b, &out.text()) {
+            tracing::error!("recording build {}: {e:#}", b.id);
+        }
+        out.finish();
+    });
+    Ok(build)
+}

@@ -1,0 +1,652 @@
+//! The dyno manager: makes what runs match the formation of each app's current release.
+//!
+//! `reconcile(app)` is the only place that starts or stops dynos for the formation, serialized
+//! per app. Each running dyno has a watcher task that follows it from `starting` to `up` (a web
+//! dyno is up once it accepts connections on `$PORT`), tails its output into the log stream, and
+//! on exit either forgets it (the platform stopped it) or treats it as a crash and restarts it
+//! after a cool-off that grows with each crash.
+
+use super::Daemon;
+use crate::api;
+use crate::logs::LogLine;
+use crate::router::{AppRoute, Backend};
+use crate::runtime::{DynoHandle, DynoSpec, OutputLine, Runtime};
+use crate::store::{ReleaseRow, SlugRow};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::io::{BufRead, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A dyno's quota; the cgroup's hard limit is twice this (Heroku's R15 line).
+pub const MEMORY_QUOTA: u64 = 512 * 1024 * 1024;
+pub const PIDS_LIMIT: i64 = 256;
+/// Below the daemon's (and so the router's) default 1024, so a busy dyno cannot starve it.
+pub const CPU_SHARES: u64 = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DynoState {
+    Starting,
+    Up,
+    Crashed,
+    Down,
+}
+
+impl DynoState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynoState::Starting => "starting",
+            DynoState::Up => "up",
+            DynoState::Crashed => "crashed",
+            DynoState::Down => "down",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynoEntry {
+    pub id: String,
+    pub app_id: String,
+    pub name: String,
+    pub process_type: String,
+    pub command: String,
+    pub release_id: String,
+    pub release_version: u32,
+    pub port: Option<u16>,
+    pub state: DynoState,
+    /// The platform asked it to stop: its exit is no crash.
+    pub stopping: bool,
+    pub handle: Option<DynoHandle>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Crash bookkeeping per (app, dyno name).
+#[derive(Debug, Clone)]
+struct Backoff {
+    crashes: u32,
+    release_id: String,
+    not_before: Instant,
+}
+
+#[derive(Default)]
+pub struct Manager {
+    dynos: Mutex<HashMap<String, DynoEntry>>,
+    backoff: Mutex<HashMap<(String, String), Backoff>>,
+    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Cool-off before the n-th restart after a crash: at once for the first, then doubling from
+/// 2 s up to 5 min (Heroku's 20…320 minutes, scaled down for a local tool).
+pub fn cool_off(crashes: u32) -> Duration {
+    match crashes {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_secs((1u64 << (n - 1).min(10)).min(300)),
+    }
+}
+
+impl Manager {
+    pub fn entries(&self, app_id: &str) -> Vec<DynoEntry> {
+        let mut v: Vec<_> = self
+            .dynos
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| e.app_id == app_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            (a.process_type != "web", &a.process_type, dyno_number(&a.name))
+                .cmp(&(b.process_type != "web", &b.process_type, dyno_number(&b.name)))
+        });
+        v
+    }
+
+    pub fn all(&self) -> Vec<DynoEntry> {
+        self.dynos.lock().unwrap().values().cloned().collect()
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut DynoEntry)) -> Option<DynoEntry> {
+        let mut d = self.dynos.lock().unwrap();
+        let e = d.get_mut(id)?;
+        f(e);
+        e.updated_at = crate::store::now();
+        Some(e.clone())
+    }
+
+    fn app_lock(&self, app_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.app_locks
+            .lock()
+            .unwrap()
+            .entry(app_id.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+fn dyno_number(name: &str) -> u32 {
+    name.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+pub fn to_api(e: &DynoEntry, app_name: &str) -> api::Dyno {
+    api::Dyno {
+        id: e.id.clone(),
+        app: api::IdName {
+            id: e.app_id.clone(),
+            name: app_name.to_string(),
+        },
+        name: e.name.clone(),
+        process_type: e.process_type.clone(),
+        command: e.command.clone(),
+        state: e.state.as_str().to_string(),
+        release: api::ReleaseRef {
+            id: e.release_id.clone(),
+            version: e.release_version,
+        },
+        size: "basic".into(),
+        attach_url: None,
+        created_at: e.created_at.clone(),
+        updated_at: e.updated_at.clone(),
+        port: e.port,
+    }
+}
+
+/// Brings the app's dynos in line with its formation and current release. Safe to call any time
+/// and from anywhere; calls for one app run one at a time.
+pub async fn reconcile(d: &Arc<Daemon>, app_id: &str) -> Result<()> {
+    if let Some(wait) = reconcile_once(d, app_id).await? {
+        kick_after(d, app_id, wait);
+    }
+    Ok(())
+}
+
+/// One pass; returns when the next pass is due if some dyno waits out a crash cool-off.
+async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration>> {
+    let lock = d.manager.app_lock(app_id);
+    let _guard = lock.lock().await;
+    if d.shutting_down() {
+        return Ok(None);
+    }
+    let app = d.store.app(app_id)?;
+    let release = match &app {
+        Some(_) => d.store.current_release(app_id)?,
+        None => None,
+    };
+    let slug = match release.as_ref().and_then(|r| r.slug_id.clone()) {
+        Some(id) => d.store.slug(&id)?,
+        None => None,
+    };
+    // (type, number, command) the formation wants.
+    let mut desired: Vec<(String, u32, String)> = vec![];
+    if let (Some(_), Some(_)) = (&release, &slug) {
+        for f in d.store.formation(app_id)? {
+            for n in 1..=f.quantity {
+                desired.push((f.process_type.clone(), n, f.command.clone()));
+            }
+        }
+    }
+    let release_id = release.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+    let wanted = |e: &DynoEntry| {
+        e.release_id == release_id
+            && desired
+                .iter()
+                .any(|(t, n, _)| e.name == format!("{t}.{n}"))
+    };
+
+    // Stop what is no longer wanted: scaled away, or of an older release.
+    for e in d.manager.entries(app_id) {
+        if e.stopping || wanted(&e) {
+            continue;
+        }
+        if e.handle.is_none() {
+            // A crashed dyno waiting for its restart: just forget it.
+            d.manager.dynos.lock().unwrap().remove(&e.id);
+            continue;
+        }
+        stop_dyno(d, &e);
+    }
+
+    // Start what is missing.
+    let mut retry_in: Option<Duration> = None;
+    if let (Some(app), Some(release), Some(slug)) = (&app, &release, &slug) {
+        let live: Vec<DynoEntry> = d
+            .manager
+            .entries(app_id)
+            .into_iter()
+            .filter(|e| !e.stopping && e.release_id == release.id)
+            .collect();
+        for (ptype, n, command) in &desired {
+            let name = format!("{ptype}.{n}");
+            if live.iter().any(|e| e.name == name && e.handle.is_some()) {
+                continue;
+            }
+            let key = (app_id.to_string(), name.clone());
+            if let Some(b) = d.manager.backoff.lock().unwrap().get(&key) {
+                let now = Instant::now();
+                if b.release_id == release.id && b.not_before > now {
+                    let wait = b.not_before - now;
+                    retry_in = Some(retry_in.map_or(wait, |r| r.min(wait)));
+                    continue;
+                }
+            }
+            // Forget the crashed entry it replaces.
+            d.manager
+                .dynos
+                .lock()
+                .unwrap()
+                .retain(|_, e| !(e.app_id == app_id && e.name == name && e.handle.is_none()));
+            if let Err(e) = start_dyno(d, &app.name, release, slug, ptype, *n, command).await {
+                d.logs.platform(&app.name, &name, format!("Error starting process: {e:#}"));
+                tracing::warn!(app = %app.name, dyno = %name, "start failed: {e:#}");
+                let wait = record_crash(d, app_id, &name, &release.id);
+                retry_in = Some(retry_in.map_or(wait, |r| r.min(wait)));
+            }
+        }
+    }
+    update_routes(d, app_id);
+
+    Ok(retry_in)
+}
+
+/// Reconciles in the background, logging failures.
+pub fn kick(d: &Arc<Daemon>, app_id: &str) {
+    kick_after(d, app_id, Duration::ZERO);
+}
+
+fn kick_after(d: &Arc<Daemon>, app_id: &str, wait: Duration) {
+    let d = d.clone();
+    let app_id = app_id.to_string();
+    tokio::spawn(async move {
+        let mut wait = wait;
+        loop {
+            tokio::time::sleep(wait).await;
+            match reconcile_once(&d, &app_id).await {
+                Ok(Some(next)) => wait = next,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("reconcile {app_id}: {e:#}");
+                    break;
+                }
+            }
+        }
+    });
+}
+
+fn record_crash(d: &Daemon, app_id: &str, name: &str, release_id: &str) -> Duration {
+    let mut b = d.manager.backoff.lock().unwrap();
+    let e = b
+        .entry((app_id.to_string(), name.to_string()))
+        .or_insert(Backoff {
+            crashes: 0,
+            release_id: release_id.to_string(),
+            not_before: Instant::now(),
+        });
+    if e.release_id != release_id {
+        // A new release resets the count.
+        e.crashes = 0;
+        e.release_id = release_id.to_string();
+    }
+    e.crashes += 1;
+    let wait = cool_off(e.crashes);
+    e.not_before = Instant::now() + wait;
+    wait
+}
+
+/// Forgets the crash history of an app's dynos (scaling, `ps:restart`).
+pub fn reset_backoff(d: &Daemon, app_id: &str) {
+    d.manager.backoff.lock().unwrap().retain(|(a, _), _| a != app_id);
+}
+
+fn free_port(d: &Daemon) -> Result<u16> {
+    let taken: Vec<u16> = d.manager.all().iter().filter_map(|e| e.port).collect();
+    for _ in 0..20 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !taken.contains(&port) && Some(port) != d.router_addr.map(|a| a.port()) {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port")
+}
+
+async fn start_dyno(
+    d: &Arc<Daemon>,
+    app_name: &str,
+    release: &ReleaseRow,
+    slug: &SlugRow,
+    ptype: &str,
+    n: u32,
+    command: &str,
+) -> Result<()> {
+    let name = format!("{ptype}.{n}");
+    let port = if ptype == "web" { Some(free_port(d)?) } else { None };
+    let sum = slug.checksum.trim_start_matches("SHA256:");
+    let slug_dir = crate::build::unpack_slug(&d.paths.slugs(), sum)
+        .with_context(|| format!("slug {sum} is missing"))?;
+    let rand: u16 = rand::random();
+    let id = format!("d{}-{}-{}-{}-{:04x}", d.paths.instance, app_name, ptype, n, rand);
+
+    let mut env: Vec<(String, String)> = release.config.clone();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v));
+    };
+    set("HOME", "/app".into());
+    set("PATH", "/app/bin:/usr/local/bin:/usr/bin:/bin".into());
+    set("DYNO", name.clone());
+    set("HEROKU_APP_ID", release.app_id.clone());
+    set("HEROKU_APP_NAME", app_name.to_string());
+    set("HEROKU_RELEASE_VERSION", format!("v{}", release.version));
+    if let Some(c) = &slug.source_version {
+        set("HEROKU_SLUG_COMMIT", c.clone());
+    }
+    if let Some(p) = port {
+        set("PORT", p.to_string());
+    }
+    let spec = DynoSpec {
+        id: id.clone(),
+        app: app_name.to_string(),
+        name: name.clone(),
+        command: command.to_string(),
+        env,
+        slug_dir,
+        memory_limit: 2 * MEMORY_QUOTA,
+        pids_limit: PIDS_LIMIT,
+        cpu_shares: CPU_SHARES,
+        stop_timeout_secs: d.settings.stop_timeout.as_secs(),
+        version: api::VERSION.to_string(),
+    };
+    d.logs
+        .platform(app_name, &name, format!("Starting process with command `{command}`"));
+    let handle = d.runtime.start(spec).await?;
+    let now = crate::store::now();
+    let entry = DynoEntry {
+        id: id.clone(),
+        app_id: release.app_id.clone(),
+        name,
+        process_type: ptype.to_string(),
+        command: command.to_string(),
+        release_id: release.id.clone(),
+        release_version: release.version,
+        port,
+        state: DynoState::Starting,
+        stopping: false,
+        handle: Some(handle),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    d.manager.dynos.lock().unwrap().insert(id.clone(), entry);
+    tokio::spawn(watch(d.clone(), id, 0));
+    Ok(())
+}
+
+/// Re-adopts a dyno a previous daemon started (its shim kept it running).
+pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {
+    let env: HashMap<&str, &str> = handle
+        .spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app_id = env.get("HEROKU_APP_ID").context("no HEROKU_APP_ID")?.to_string();
+    let version: u32 = env
+        .get("HEROKU_RELEASE_VERSION")
+        .and_then(|v| v.trim_start_matches('v').parse().ok())
+        .context("no HEROKU_RELEASE_VERSION")?;
+    let release = d
+        .store
+        .releases(&app_id)?
+        .into_iter()
+        .find(|r| r.version == version)
+        .context("its release is gone")?;
+    let name = handle.spec.name.clone();
+    let offset = std::fs::read_to_string(handle.state_dir.join("daemon.offset"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let entry = DynoEntry {
+        id: handle.id.clone(),
+        app_id,
+        process_type: name.split('.').next().unwrap_or("").to_string(),
+        name,
+        command: handle.spec.command.clone(),
+        release_id: release.id,
+        release_version: version,
+        port: env.get("PORT").and_then(|p| p.parse().ok()),
+        state: DynoState::Starting,
+        stopping: false,
+        created_at: handle
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        updated_at: crate::store::now(),
+        handle: Some(handle),
+    };
+    let id = entry.id.clone();
+    d.manager.dynos.lock().unwrap().insert(id.clone(), entry);
+    tokio::spawn(watch(d.clone(), id, offset));
+    Ok(())
+}
+
+/// Asks a dyno to stop (SIGTERM, SIGKILL after the stop timeout); its watcher forgets it.
+pub fn stop_dyno(d: &Arc<Daemon>, e: &DynoEntry) {
+    let Some(handle) = &e.handle else { return };
+    d.manager.update(&e.id, |e| e.stopping = true);
+    update_routes(d, &e.app_id);
+    if let Some(app) = app_name(d, &e.app_id) {
+        d.logs
+            .platform(&app, &e.name, "Stopping all processes with SIGTERM");
+    }
+    if let Err(err) = d.runtime.stop(handle) {
+        tracing::warn!(dyno = %e.id, "stop: {err:#}");
+    }
+}
+
+fn app_name(d: &Daemon, app_id: &str) -> Option<String> {
+    d.store.app(app_id).ok().flatten().map(|a| a.name)
+}
+
+/// The router's view of the app: its web dynos that are up.
+pub fn update_routes(d: &Daemon, app_id: &str) {
+    let Some(app) = app_name(d, app_id) else { return };
+    let web_quantity = d
+        .store
+        .formation(app_id)
+        .unwrap_or_default()
+        .iter()
+        .find(|f| f.process_type == "web")
+        .map_or(0, |f| f.quantity);
+    let backends = d
+        .manager
+        .entries(app_id)
+        .into_iter()
+        .filter(|e| e.process_type == "web" && e.state == DynoState::Up && !e.stopping)
+        .filter_map(|e| {
+            Some(Backend {
+                dyno: e.name.clone(),
+                addr: SocketAddr::from(([127, 0, 0, 1], e.port?)),
+            })
+        })
+        .collect();
+    d.routes.set(&app, AppRoute { backends, web_quantity });
+}
+
+fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
+    let mut from = None;
+    let Some(e) = d.manager.update(id, |e| {
+        from = Some(e.state);
+        e.state = to;
+    }) else {
+        return;
+    };
+    if from != Some(to) {
+        if let Some(app) = app_name(d, &e.app_id) {
+            d.logs.platform(
+                &app,
+                &e.name,
+                format!(
+                    "State changed from {} to {}",
+                    from.unwrap().as_str(),
+                    to.as_str()
+                ),
+            );
+        }
+    }
+    update_routes(d, &e.app_id);
+}
+
+/// Follows one dyno from start to exit.
+async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
+    let Some(entry) = d.manager.dynos.lock().unwrap().get(&id).cloned() else {
+        return;
+    };
+    let handle = entry.handle.clone().expect("watched dynos have a handle");
+    let tail = tokio::spawn(tail_output(d.clone(), handle.clone(), entry.app_id.clone(), entry.name.clone(), offset));
+
+    let boot = async {
+        match entry.port {
+            Some(port) => {
+                let deadline = Instant::now() + d.settings.boot_timeout;
+                while Instant::now() < deadline {
+                    if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                false
+            }
+            None => true,
+        }
+    };
+    let exit = d.runtime.wait(&handle);
+    tokio::pin!(exit);
+    let result = tokio::select! {
+        r = &mut exit => Some(r),
+        booted = boot => {
+            if booted {
+                set_state(&d, &id, DynoState::Up);
+            } else if let Some(app) = app_name(&d, &entry.app_id) {
+                d.logs.platform(&app, &entry.name, format!(
+                    "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {} seconds of launch",
+                    d.settings.boot_timeout.as_secs()
+                ));
+                d.logs.platform(&app, &entry.name, "Stopping process with SIGKILL");
+                let _ = d.runtime.kill(&handle);
+            }
+            None
+        }
+    };
+    let result = match result {
+        Some(r) => r,
+        None => exit.await,
+    };
+    // Everything the dyno wrote is in the spool now: take the rest, then forget it.
+    tail.abort();
+    let _ = tail.await;
+    let offset = std::fs::read_to_string(handle.state_dir.join("daemon.offset"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(offset);
+    drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
+    let _ = d.runtime.forget(&handle);
+
+    let status = match &result {
+        Ok(x) => x.status,
+        Err(e) => {
+            tracing::warn!(dyno = %id, "wait: {e:#}");
+            -1
+        }
+    };
+    let app = app_name(&d, &entry.app_id);
+    if let Some(app) = &app {
+        if matches!(&result, Ok(x) if x.oom_killed) {
+            d.logs.platform(app, &entry.name, "Error R15 (Memory quota vastly exceeded)");
+        }
+        d.logs
+            .platform(app, &entry.name, format!("Process exited with status {status}"));
+    }
+    let stopping = d
+        .manager
+        .dynos
+        .lock()
+        .unwrap()
+        .get(&id)
+        .is_some_and(|e| e.stopping);
+    if stopping || d.shutting_down() {
+        set_state(&d, &id, DynoState::Down);
+        d.manager.dynos.lock().unwrap().remove(&id);
+        update_routes(&d, &entry.app_id);
+    } else {
+        // Any exit the platform did not ask for is a crash, status 0 included.
+        set_state(&d, &id, DynoState::Crashed);
+        d.manager.update(&id, |e| e.handle = None);
+        record_crash(&d, &entry.app_id, &entry.name, &entry.release_id);
+        update_routes(&d, &entry.app_id);
+        kick(&d, &entry.app_id);
+    }
+    d.dyno_gone.notify_waiters();
+}
+
+/// Follows the dyno's output spool into the app's log stream.
+async fn tail_output(d: Arc<Daemon>, handle: DynoHandle, app_id: String, name: String, mut offset: u64) {
+    loop {
+        offset = drain_output(&d, &handle, &app_id, &name, offset);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the spool from `offset`, pushes whole lines to the log, returns the new offset (also
+/// kept in the state dir so a restarted daemon neither loses nor repeats lines).
+fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offset: u64) -> u64 {
+    let path = Runtime::output_path(handle);
+    let Ok(mut f) = std::fs::File::open(&path) else {
+        return offset;
+    };
+    if f.seek(SeekFrom::Start(offset)).is_err() {
+        return offset;
+    }
+    let mut r = std::io::BufReader::new(f);
+    let mut pos = offset;
+    let mut buf = String::new();
+    let app = app_name(d, app_id);
+    loop {
+        buf.clear();
+        match r.read_line(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) if !buf.ends_with('\n') => {
+                let _ = n;
+                break; // a line still being written
+            }
+            Ok(n) => {
+                pos += n as u64;
+                if let (Some(app), Ok(l)) = (&app, serde_json::from_str::<OutputLine>(&buf)) {
+                    d.logs.push(
+                        app,
+                        LogLine {
+                            ts: l.ts,
+                            source: "app".into(),
+                            dyno: name.to_string(),
+                            message: l.line,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if pos != offset {
+        let _ = std::fs::write(handle.state_dir.join("daemon.offset"), pos.to_string());
+    }
+    pos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cool_off_grows_and_caps() {
+        assert_eq!(cool_off(1), Duration::ZERO);
+        assert_eq!(cool_off(2), Duration::from_secs(2));
+        assert_eq!(cool_off(3), Duration::from_secs(4));
+        assert_eq!(cool_off(50), Duration::from_secs(300));
+    }
+}
