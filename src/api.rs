@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Sent by both sides on every request/response so a mismatch is noticed.
 pub const VERSION_HEADER: &str = "x-dyno-version";
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("DYNO_BUILD_ID"));
 
 /// `{"id": "not_found", "message": "Couldn't find that app."}`, as Heroku answers errors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
