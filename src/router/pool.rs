@@ -28,8 +28,11 @@ pub(crate) struct Conn {
     pub reused: bool,
 }
 
+/// Idle connections to one dyno, with the time each went idle.
+type IdleList = Vec<(Instant, SendRequest<UpBody>)>;
+
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, SendRequest<UpBody>)>>>,
+    idle: Mutex<HashMap<SocketAddr, IdleList>>,
     max_idle_per_backend: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,

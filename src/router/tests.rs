@@ -813,7 +813,7 @@ async fn dyno_connections_are_kept_alive() {
         for _ in 0..10 {
             let (status, _, _) = get(router, "hello.localhost", "/").await;
             assert_eq!(status, StatusCode::OK);
-            // Also a POST with a body, and a HEAD.
+            // Also a POST with a body.
             let req = Request::builder()
                 .method("POST")
                 .uri("/echo")
@@ -828,6 +828,51 @@ async fn dyno_connections_are_kept_alive() {
         let conns = a.conns.load(Ordering::SeqCst);
         assert!(conns <= 3, "{conns} connections for 20 requests");
         wait_logs(&logs, 20).await;
+    });
+}
+
+#[tokio::test]
+async fn client_connection_is_kept_alive() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let (router, logs) = start_router(table, test_config()).await;
+        let stream = TcpStream::connect(router).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for (method, path, expect) in [
+            ("GET", "/", "hello-web"),
+            ("HEAD", "/", ""),
+            ("GET", "/nothing", "hello-web"),
+            ("POST", "/echo", "0 14695981039346656037"),
+        ] {
+            sender.ready().await.unwrap();
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "hello.localhost")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let (status, headers, body) = text(sender.send_request(req).await.unwrap()).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, expect),
+                "{method} {path}"
+            );
+            if method == "HEAD" {
+                assert_eq!(headers["content-length"], "9");
+            }
+        }
+        let logs = wait_logs(&logs, 4).await;
+        let head = field_map(&logs[1].1);
+        assert_eq!(
+            (head["method"].as_str(), head["bytes"].as_str()),
+            ("HEAD", "0")
+        );
+        assert_eq!(a.conns.load(Ordering::SeqCst), 1);
     });
 }
 
