@@ -304,8 +304,10 @@ impl Router {
         let (parts, body) = self
             .upstream_request(req, &info, upgrade_proto)
             .into_parts();
-        // Bodiless requests can be resent when a kept-alive connection turns out to be closed.
-        let resend = body.is_end_stream().then(|| copy_parts(&parts));
+        // Bodiless idempotent requests can be sent again when a kept-alive connection turns out
+        // to have been closed by the dyno.
+        let resend =
+            (body.is_end_stream() && parts.method.is_idempotent()).then(|| copy_parts(&parts));
         let mut up_req = Request::from_parts(parts, body.boxed());
 
         // Pick a dyno (round robin); on a connect failure try the next one, once.

@@ -879,32 +879,47 @@ async fn client_connection_is_kept_alive() {
 #[tokio::test]
 async fn stale_kept_alive_connection_is_retried() {
     bounded!(async {
-        // A dyno that answers one request per connection, then closes it (after a while).
+        // A dyno that answers the first request of each connection, keeps it open, and hangs up
+        // on the second one without answering (a keep-alive race, made certain).
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let conns = Arc::new(AtomicUsize::new(0));
+        let c = conns.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = listener.accept().await else {
                     return;
                 };
+                c.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
                     let _ = s.read(&mut buf).await;
                     let _ = s
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                         .await;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = s.read(&mut buf).await;
                 });
             }
         });
         let table = RouteTable::default();
         table.set("hello", route(vec![backend("web.1", addr)]));
-        let (router, _logs) = start_router(table, test_config()).await;
+        let (router, logs) = start_router(table, test_config()).await;
         for _ in 0..3 {
             let (status, _, body) = get(router, "hello.localhost", "/").await;
             assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        assert_eq!(conns.load(Ordering::SeqCst), 3);
+        // A POST is not sent twice: H13.
+        let req = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "hello.localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let (status, _, _) = text(send(router, req).await).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let logs = wait_logs(&logs, 4).await;
+        assert_eq!(field_map(&logs[3].1)["code"], "H13");
     });
 }
 
