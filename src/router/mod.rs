@@ -232,6 +232,41 @@ impl ReqInfo {
     }
 }
 
+/// How far a request got, for the log line if the client goes away before the response.
+#[derive(Default)]
+struct Progress {
+    dyno: Option<String>,
+    connect_ms: Option<u64>,
+}
+
+/// Logs H27 (client request interrupted) when the client disconnects while the router is still
+/// waiting: hyper then drops the request's future, and this with it.
+struct InterruptGuard {
+    log: RouterLog,
+    info: ReqInfo,
+    progress: Progress,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let line = self.info.line(
+                Some(H27),
+                &LogFields {
+                    dyno: self.progress.dyno.as_deref(),
+                    connect: self.progress.connect_ms,
+                    service: Some(millis(self.started.elapsed())),
+                    status: 499,
+                    bytes: None,
+                },
+            );
+            (self.log)(&self.info.app, line);
+        }
+    }
+}
+
 enum Wait {
     NoSuchApp,
     Error(HCode),
@@ -259,7 +294,7 @@ impl Router {
 
     async fn handle(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<RouterBody> {
         let host = request_host(&req);
@@ -274,7 +309,25 @@ impl Router {
             request_id: request_id(req.headers()),
             fwd: forwarded_for(req.headers(), peer),
         };
+        let mut guard = InterruptGuard {
+            log: self.log.clone(),
+            info: info.clone(),
+            progress: Progress::default(),
+            started: Instant::now(),
+            armed: true,
+        };
+        let resp = self.route(req, &info, &mut guard.progress).await;
+        guard.armed = false;
+        resp
+    }
 
+    /// Routes one request to a dyno of `info.app`; `progress` follows it for the H27 line.
+    async fn route(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        info: &ReqInfo,
+        progress: &mut Progress,
+    ) -> Response<RouterBody> {
         let backends = match self.wait_for_backends(&info.app).await {
             Ok(b) => b,
             Err(Wait::NoSuchApp) => return not_found(),
@@ -334,6 +387,8 @@ impl Router {
             return self.connect_error(&info, b, e, t);
         };
         let mut connect_ms = millis(connect_time);
+        progress.dyno = Some(backend.dyno.clone());
+        progress.connect_ms = Some(connect_ms);
 
         let sent_at = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent_at + self.config.request_timeout);
@@ -445,7 +500,7 @@ impl Router {
         strip_hop_by_hop(&mut parts.headers);
         let pending = PendingLog {
             log: self.log.clone(),
-            info,
+            info: info.clone(),
             dyno: backend.dyno.clone(),
             connect_ms,
             sent_at,

@@ -618,6 +618,27 @@ async fn request_timeout_is_h12() {
 }
 
 #[tokio::test]
+async fn client_gone_while_waiting_is_h27() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let (router, logs) = start_router(table, test_config()).await;
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"GET /hang HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(s);
+        let logs = wait_logs(&logs, 1).await;
+        let f = field_map(&logs[0].1);
+        assert_eq!(f["code"], "H27", "{}", logs[0].1);
+        assert_eq!(f["status"], "499");
+        assert_eq!(f["dyno"], "web.1");
+    });
+}
+
+#[tokio::test]
 async fn request_is_held_until_a_backend_is_up() {
     bounded!(async {
         let a = upstream("hello-web").await;
