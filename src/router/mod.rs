@@ -333,7 +333,7 @@ impl Router {
             Err(Wait::NoSuchApp) => return not_found(),
             Err(Wait::Error(code)) => {
                 return self.error(
-                    &info,
+                    info,
                     code,
                     LogFields {
                         dyno: None,
@@ -354,9 +354,7 @@ impl Router {
             None
         };
         let upgrade_proto = upgrade.as_ref().map(|(p, _)| p.clone());
-        let (parts, body) = self
-            .upstream_request(req, &info, upgrade_proto)
-            .into_parts();
+        let (parts, body) = self.upstream_request(req, info, upgrade_proto).into_parts();
         // Bodiless idempotent requests can be sent again when a kept-alive connection turns out
         // to have been closed by the dyno.
         let resend =
@@ -384,7 +382,7 @@ impl Router {
         }
         let Some((backend, mut conn, connect_time)) = chosen else {
             let (b, e, t) = failure.expect("at least one backend tried");
-            return self.connect_error(&info, b, e, t);
+            return self.connect_error(info, b, e, t);
         };
         let mut connect_ms = millis(connect_time);
         progress.dyno = Some(backend.dyno.clone());
@@ -399,7 +397,7 @@ impl Router {
                 Ok(Ok(resp)) => break resp,
                 Err(_elapsed) => {
                     return self.error(
-                        &info,
+                        info,
                         H12,
                         LogFields {
                             dyno: Some(&backend.dyno),
@@ -424,7 +422,7 @@ impl Router {
                     let Some(r) = again else {
                         tracing::debug!("router: {} {}: {}", info.app, backend.dyno, e.error());
                         return self.error(
-                            &info,
+                            info,
                             H13,
                             LogFields {
                                 dyno: Some(&backend.dyno),
@@ -445,7 +443,7 @@ impl Router {
                             };
                             connect_ms += millis(t.elapsed());
                         }
-                        Err(e) => return self.connect_error(&info, backend, e, t.elapsed()),
+                        Err(e) => return self.connect_error(info, backend, e, t.elapsed()),
                     }
                 }
             }
