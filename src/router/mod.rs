@@ -1,0 +1,834 @@
+//! The router: a tokio/hyper reverse proxy that routes by Host to an app's web dynos.
+//!
+//! `<app>.localhost[:port]` goes to app `<app>`'s up web dynos, round robin, over kept-alive
+//! HTTP/1.1 connections. Bodies are streamed both ways; WebSocket and other `Upgrade`s are
+//! passed through. Every request routed to an app gets one Heroku-style log line through the
+//! [`RouterLog`] callback, written when the response body has finished streaming. Errors are
+//! served as 503 pages with Heroku's H-codes (H10, H12, H13, H14, H15, H18, H19, H20, H27).
+
+// Until the daemon starts the router, the binary uses none of it.
+#![allow(dead_code)]
+
+mod body;
+mod pool;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::RngCore;
+
+use body::PendingLog;
+pub use body::RouterBody;
+use pool::{ConnectError, Pool};
+
+/// One web dyno that is `up` and takes requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Dyno name, e.g. `web.1`.
+    pub dyno: String,
+    pub addr: SocketAddr,
+}
+
+/// What the router knows of one app.
+#[derive(Debug, Clone, Default)]
+pub struct AppRoute {
+    /// Web dynos that are up, in name order.
+    pub backends: Vec<Backend>,
+    /// Desired web quantity of the formation (0 → H14 "No web dynos running").
+    pub web_quantity: u32,
+}
+
+/// The routing table, written by the dyno manager, read by the router on every request.
+/// Keyed by app name; `<app>.localhost[:port]` resolves to app `<app>`.
+#[derive(Clone, Default)]
+pub struct RouteTable {
+    pub apps: Arc<RwLock<HashMap<String, AppRoute>>>,
+}
+
+impl RouteTable {
+    pub fn set(&self, app: &str, route: AppRoute) {
+        self.apps.write().unwrap().insert(app.to_string(), route);
+    }
+    pub fn remove(&self, app: &str) {
+        self.apps.write().unwrap().remove(app);
+    }
+}
+
+/// Called for every router log line: (app, line without timestamp/source), e.g.
+/// `at=info method=GET path="/" host=hello.localhost request_id=… fwd="127.0.0.1" dyno=web.1 connect=1ms service=18ms status=200 bytes=13 protocol=http`.
+pub type RouterLog = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// The router's timeouts and limits. `RouterConfig::default()` has Heroku's numbers.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// How long a request is held while the app wants web dynos but none is up yet (H20).
+    pub boot_timeout: Duration,
+    /// How often a held request looks at the route table again.
+    pub boot_poll_interval: Duration,
+    /// Opening a TCP connection to a dyno (H19).
+    pub connect_timeout: Duration,
+    /// From sending the request to the dyno to the response's headers (H12).
+    pub request_timeout: Duration,
+    /// Longest gap between two chunks of a dyno's response body (H15); `None` for no limit.
+    pub idle_timeout: Option<Duration>,
+    /// A client must send a request's headers within this time, else its connection is dropped.
+    pub header_read_timeout: Duration,
+    /// Idle kept-alive connections kept per dyno.
+    pub max_idle_per_backend: usize,
+    /// An idle connection to a dyno older than this is not reused (servers close idle ones).
+    pub pool_idle_timeout: Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            boot_timeout: Duration::from_secs(75),
+            boot_poll_interval: Duration::from_millis(50),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(55)),
+            header_read_timeout: Duration::from_secs(30),
+            max_idle_per_backend: 16,
+            pool_idle_timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// Serves HTTP on `listener` forever, with the default [`RouterConfig`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+) -> anyhow::Result<()> {
+    serve_with(listener, table, log, RouterConfig::default()).await
+}
+
+/// Serves HTTP on `listener` forever.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+) -> anyhow::Result<()> {
+    let port = listener.local_addr()?.port();
+    let pool = Arc::new(Pool::new(
+        config.max_idle_per_backend,
+        config.pool_idle_timeout,
+        config.connect_timeout,
+    ));
+    let router = Arc::new(Router {
+        table,
+        log,
+        config,
+        port,
+        pool,
+        rr: RwLock::new(HashMap::new()),
+    });
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: don't spin.
+                tracing::warn!("router: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(router.clone().serve_connection(stream, peer));
+    }
+}
+
+/// Body type of requests sent to dynos.
+pub(crate) type UpBody = BoxBody<Bytes, hyper::Error>;
+
+/// A Heroku router error: code and description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HCode(&'static str, &'static str);
+
+pub(crate) const H10: HCode = HCode("H10", "App crashed");
+pub(crate) const H12: HCode = HCode("H12", "Request timeout");
+pub(crate) const H13: HCode = HCode("H13", "Connection closed without response");
+pub(crate) const H14: HCode = HCode("H14", "No web processes running");
+pub(crate) const H15: HCode = HCode("H15", "Idle connection");
+pub(crate) const H18: HCode = HCode("H18", "Server Request Interrupted");
+pub(crate) const H19: HCode = HCode("H19", "Backend connection timeout");
+pub(crate) const H20: HCode = HCode("H20", "App boot timeout");
+pub(crate) const H27: HCode = HCode("H27", "Client Request Interrupted");
+
+struct Router {
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+    /// The listener's port (X-Forwarded-Port).
+    port: u16,
+    pool: Arc<Pool>,
+    /// Round-robin counters per app.
+    rr: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+}
+
+/// The request's fields that go into its log line.
+#[derive(Debug, Clone)]
+pub(crate) struct ReqInfo {
+    pub app: String,
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub request_id: String,
+    pub fwd: String,
+}
+
+/// The variable fields at the end of a log line; `None` prints as empty (`dyno=`).
+pub(crate) struct LogFields<'a> {
+    pub dyno: Option<&'a str>,
+    pub connect: Option<u64>,
+    pub service: Option<u64>,
+    pub status: u16,
+    pub bytes: Option<u64>,
+}
+
+impl ReqInfo {
+    /// The log line in Heroku's format.
+    pub fn line(&self, error: Option<HCode>, f: &LogFields) -> String {
+        let mut s = String::with_capacity(256);
+        match error {
+            None => s.push_str("at=info "),
+            Some(HCode(code, desc)) => {
+                let _ = write!(s, "at=error code={code} desc=\"{desc}\" ");
+            }
+        }
+        let ms = |v: Option<u64>| v.map(|v| format!("{v}ms")).unwrap_or_default();
+        let _ = write!(
+            s,
+            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol=http",
+            self.method,
+            self.path,
+            self.host,
+            self.request_id,
+            self.fwd,
+            f.dyno.unwrap_or(""),
+            ms(f.connect),
+            ms(f.service),
+            f.status,
+            f.bytes.map(|b| b.to_string()).unwrap_or_default(),
+        );
+        s
+    }
+}
+
+/// How far a request got, for the log line if the client goes away before the response.
+#[derive(Default)]
+struct Progress {
+    dyno: Option<String>,
+    connect_ms: Option<u64>,
+}
+
+/// Logs H27 (client request interrupted) when the client disconnects while the router is still
+/// waiting: hyper then drops the request's future, and this with it.
+struct InterruptGuard {
+    log: RouterLog,
+    info: ReqInfo,
+    progress: Progress,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let line = self.info.line(
+                Some(H27),
+                &LogFields {
+                    dyno: self.progress.dyno.as_deref(),
+                    connect: self.progress.connect_ms,
+                    service: Some(millis(self.started.elapsed())),
+                    status: 499,
+                    bytes: None,
+                },
+            );
+            (self.log)(&self.info.app, line);
+        }
+    }
+}
+
+enum Wait {
+    NoSuchApp,
+    Error(HCode),
+}
+
+impl Router {
+    async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let router = self.clone();
+        let svc = service_fn(move |req| {
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(router.handle(req, peer).await) }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.header_read_timeout);
+        if let Err(e) = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades()
+            .await
+        {
+            tracing::debug!("router: client connection {peer}: {e}");
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<RouterBody> {
+        let host = request_host(&req);
+        let Some(app) = app_for_host(&host) else {
+            return not_found();
+        };
+        let info = ReqInfo {
+            app,
+            method: req.method().as_str().to_string(),
+            path: log_path(req.uri()),
+            host: sanitize(&host),
+            request_id: request_id(req.headers()),
+            fwd: forwarded_for(req.headers(), peer),
+        };
+        let mut guard = InterruptGuard {
+            log: self.log.clone(),
+            info: info.clone(),
+            progress: Progress::default(),
+            started: Instant::now(),
+            armed: true,
+        };
+        let resp = self.route(req, &info, &mut guard.progress).await;
+        guard.armed = false;
+        resp
+    }
+
+    /// Routes one request to a dyno of `info.app`; `progress` follows it for the H27 line.
+    async fn route(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        info: &ReqInfo,
+        progress: &mut Progress,
+    ) -> Response<RouterBody> {
+        let backends = match self.wait_for_backends(&info.app).await {
+            Ok(b) => b,
+            Err(Wait::NoSuchApp) => return not_found(),
+            Err(Wait::Error(code)) => {
+                return self.error(
+                    info,
+                    code,
+                    LogFields {
+                        dyno: None,
+                        connect: None,
+                        service: None,
+                        status: 503,
+                        bytes: None,
+                    },
+                )
+            }
+        };
+
+        // Upgrades (WebSocket): take the client side's upgrade before the request moves on.
+        let upgrade = if is_upgrade(req.headers()) {
+            let proto = req.headers().get(header::UPGRADE).cloned();
+            proto.map(|p| (p, hyper::upgrade::on(&mut req)))
+        } else {
+            None
+        };
+        let upgrade_proto = upgrade.as_ref().map(|(p, _)| p.clone());
+        let (parts, body) = self.upstream_request(req, info, upgrade_proto).into_parts();
+        // Bodiless idempotent requests can be sent again when a kept-alive connection turns out
+        // to have been closed by the dyno.
+        let resend =
+            (body.is_end_stream() && parts.method.is_idempotent()).then(|| copy_parts(&parts));
+        let mut up_req = Request::from_parts(parts, body.boxed());
+
+        // Pick a dyno (round robin); on a connect failure try the next one, once.
+        let n = backends.len();
+        let first = self.next_index(&info.app);
+        let mut failure = None;
+        let mut chosen = None;
+        for i in 0..n.min(2) {
+            let b = &backends[(first + i) % n];
+            let t = Instant::now();
+            match self.pool.get(b.addr).await {
+                Ok(conn) => {
+                    chosen = Some((b, conn, t.elapsed()));
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!("router: {} {}: connect {}: {e:?}", info.app, b.dyno, b.addr);
+                    failure = Some((b, e, t.elapsed()));
+                }
+            }
+        }
+        let Some((backend, mut conn, connect_time)) = chosen else {
+            let (b, e, t) = failure.expect("at least one backend tried");
+            return self.connect_error(info, b, e, t);
+        };
+        let mut connect_ms = millis(connect_time);
+        progress.dyno = Some(backend.dyno.clone());
+        progress.connect_ms = Some(connect_ms);
+
+        let sent_at = Instant::now();
+        let deadline = tokio::time::Instant::from_std(sent_at + self.config.request_timeout);
+        let mut resp = loop {
+            let sent =
+                tokio::time::timeout_at(deadline, conn.sender.try_send_request(up_req)).await;
+            match sent {
+                Ok(Ok(resp)) => break resp,
+                Err(_elapsed) => {
+                    return self.error(
+                        info,
+                        H12,
+                        LogFields {
+                            dyno: Some(&backend.dyno),
+                            connect: Some(connect_ms),
+                            service: Some(millis(sent_at.elapsed())),
+                            status: 503,
+                            bytes: Some(0),
+                        },
+                    )
+                }
+                Ok(Err(mut e)) => {
+                    // A kept-alive connection the dyno had closed: send again on a new one.
+                    let again = if !conn.reused {
+                        None
+                    } else if let Some(r) = e.take_message() {
+                        Some(r)
+                    } else {
+                        resend
+                            .as_ref()
+                            .map(|p| Request::from_parts(copy_parts(p), empty_body()))
+                    };
+                    let Some(r) = again else {
+                        tracing::debug!("router: {} {}: {}", info.app, backend.dyno, e.error());
+                        return self.error(
+                            info,
+                            H13,
+                            LogFields {
+                                dyno: Some(&backend.dyno),
+                                connect: Some(connect_ms),
+                                service: Some(millis(sent_at.elapsed())),
+                                status: 503,
+                                bytes: Some(0),
+                            },
+                        );
+                    };
+                    up_req = r;
+                    let t = Instant::now();
+                    match self.pool.connect(backend.addr).await {
+                        Ok(sender) => {
+                            conn = pool::Conn {
+                                sender,
+                                reused: false,
+                            };
+                            connect_ms += millis(t.elapsed());
+                        }
+                        Err(e) => return self.connect_error(info, backend, e, t.elapsed()),
+                    }
+                }
+            }
+        };
+
+        let status = resp.status();
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some((_, client_upgrade))) = (status, upgrade) {
+            let dyno_upgrade = hyper::upgrade::on(&mut resp);
+            let sender = conn.sender;
+            let app = info.app.clone();
+            tokio::spawn(async move {
+                let (client, dyno) = match tokio::join!(client_upgrade, dyno_upgrade) {
+                    (Ok(c), Ok(d)) => (c, d),
+                    (c, d) => {
+                        tracing::debug!(
+                            "router: {app}: upgrade failed: {:?} {:?}",
+                            c.err(),
+                            d.err()
+                        );
+                        return;
+                    }
+                };
+                drop(sender);
+                let mut client = TokioIo::new(client);
+                let mut dyno = TokioIo::new(dyno);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut dyno).await;
+            });
+            let line = info.line(
+                None,
+                &LogFields {
+                    dyno: Some(&backend.dyno),
+                    connect: Some(connect_ms),
+                    service: Some(millis(sent_at.elapsed())),
+                    status: 101,
+                    bytes: Some(0),
+                },
+            );
+            (self.log)(&info.app, line);
+            let (mut parts, _) = resp.into_parts();
+            let proto = parts.headers.get(header::UPGRADE).cloned();
+            strip_hop_by_hop(&mut parts.headers);
+            if let Some(p) = proto {
+                parts.headers.insert(header::UPGRADE, p);
+            }
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            return Response::from_parts(parts, RouterBody::empty());
+        }
+
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let pending = PendingLog {
+            log: self.log.clone(),
+            info: info.clone(),
+            dyno: backend.dyno.clone(),
+            connect_ms,
+            sent_at,
+            status: status.as_u16(),
+            conn: Some((self.pool.clone(), backend.addr, conn.sender)),
+        };
+        Response::from_parts(
+            parts,
+            RouterBody::upstream(body, pending, self.config.idle_timeout),
+        )
+    }
+
+    /// The app's up backends, holding the request while the app boots.
+    async fn wait_for_backends(&self, app: &str) -> Result<Vec<Backend>, Wait> {
+        let deadline = Instant::now() + self.config.boot_timeout;
+        loop {
+            {
+                let apps = self.table.apps.read().unwrap_or_else(|e| e.into_inner());
+                match apps.get(app) {
+                    None => return Err(Wait::NoSuchApp),
+                    Some(r) if r.web_quantity == 0 => return Err(Wait::Error(H14)),
+                    Some(r) if !r.backends.is_empty() => return Ok(r.backends.clone()),
+                    Some(_) => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Wait::Error(H20));
+            }
+            tokio::time::sleep(self.config.boot_poll_interval.min(deadline - now)).await;
+        }
+    }
+
+    fn next_index(&self, app: &str) -> usize {
+        let counter = {
+            let rr = self.rr.read().unwrap_or_else(|e| e.into_inner());
+            rr.get(app).cloned()
+        };
+        let counter = counter.unwrap_or_else(|| {
+            let mut rr = self.rr.write().unwrap_or_else(|e| e.into_inner());
+            rr.entry(app.to_string()).or_default().clone()
+        });
+        counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn upstream_request(
+        &self,
+        req: Request<Incoming>,
+        info: &ReqInfo,
+        upgrade: Option<HeaderValue>,
+    ) -> Request<Incoming> {
+        let (mut parts, body) = req.into_parts();
+        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let via = joined(&parts.headers, header::VIA);
+        let h = &mut parts.headers;
+        strip_hop_by_hop(h);
+        // The router answers `Expect: 100-continue` itself.
+        h.remove(header::EXPECT);
+        if let Some(host) = host {
+            h.insert(header::HOST, host);
+        }
+        if let Some(p) = upgrade {
+            h.insert(header::UPGRADE, p);
+            h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        let set = |h: &mut HeaderMap, name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(HeaderName::from_static(name), v);
+            }
+        };
+        set(h, "x-forwarded-for", info.fwd.clone());
+        set(h, "x-forwarded-proto", "http".into());
+        set(h, "x-forwarded-port", self.port.to_string());
+        set(h, "x-request-id", info.request_id.clone());
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        set(h, "x-request-start", now_ms.to_string());
+        let via = match via {
+            Some(v) => format!("{v}, 1.1 dyno"),
+            None => "1.1 dyno".into(),
+        };
+        set(h, "via", via);
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .and_then(|pq| Uri::try_from(pq.as_str()).ok())
+            .unwrap_or_else(|| Uri::from_static("/"));
+        parts.version = Version::HTTP_11;
+        Request::from_parts(parts, body)
+    }
+
+    fn connect_error(
+        &self,
+        info: &ReqInfo,
+        backend: &Backend,
+        e: ConnectError,
+        t: Duration,
+    ) -> Response<RouterBody> {
+        let code = match e {
+            ConnectError::Timeout => H19,
+            ConnectError::Failed(_) => H10,
+        };
+        self.error(
+            info,
+            code,
+            LogFields {
+                dyno: Some(&backend.dyno),
+                connect: Some(millis(t)),
+                service: None,
+                status: 503,
+                bytes: None,
+            },
+        )
+    }
+
+    /// Logs an error line and returns the 503 error page.
+    fn error(&self, info: &ReqInfo, code: HCode, f: LogFields) -> Response<RouterBody> {
+        (self.log)(&info.app, info.line(Some(code), &f));
+        error_page(StatusCode::SERVICE_UNAVAILABLE, code)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+fn empty_body() -> UpBody {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn copy_parts(p: &hyper::http::request::Parts) -> hyper::http::request::Parts {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = p.method.clone();
+    parts.uri = p.uri.clone();
+    parts.version = p.version;
+    parts.headers = p.headers.clone();
+    parts
+}
+
+/// The Host header (or the authority of an absolute-form request line), lowercased.
+fn request_host<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// `<app>.localhost[:port]` → `<app>`.
+pub(crate) fn app_for_host(host: &str) -> Option<String> {
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host.as_str(),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let app = name.strip_suffix(".localhost")?;
+    let valid = !app.is_empty()
+        && app
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    valid.then(|| app.to_string())
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .map(|c| if c == '"' { '\'' } else { c })
+        .collect()
+}
+
+fn log_path(uri: &Uri) -> String {
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    pq.replace('"', "%22")
+}
+
+fn joined(h: &HeaderMap, name: HeaderName) -> Option<String> {
+    let values: Vec<&str> = h
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// X-Forwarded-For with the client's address appended.
+fn forwarded_for(h: &HeaderMap, peer: SocketAddr) -> String {
+    let ip = peer.ip().to_canonical().to_string();
+    match joined(h, HeaderName::from_static("x-forwarded-for")) {
+        Some(prev) => {
+            let mut hops: Vec<String> = prev
+                .split(',')
+                .map(sanitize)
+                .filter(|s| !s.is_empty())
+                .collect();
+            hops.push(ip);
+            hops.join(", ")
+        }
+        None => ip,
+    }
+}
+
+/// The client's X-Request-Id if valid (20–200 of `[A-Za-z0-9+=/-]`), else a new one.
+pub(crate) fn request_id(h: &HeaderMap) -> String {
+    if let Some(id) = h.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if valid_request_id(id) {
+            return id.to_string();
+        }
+    }
+    new_request_id()
+}
+
+pub(crate) fn valid_request_id(id: &str) -> bool {
+    (20..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'=' | b'/' | b'-'))
+}
+
+/// A random UUID (version 4).
+pub(crate) fn new_request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn connection_tokens(h: &HeaderMap) -> Vec<String> {
+    h.get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn is_upgrade(h: &HeaderMap) -> bool {
+    h.contains_key(header::UPGRADE) && connection_tokens(h).iter().any(|t| t == "upgrade")
+}
+
+/// Removes hop-by-hop headers, including those the Connection header names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    for t in connection_tokens(h) {
+        if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
+            h.remove(name);
+        }
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        h.remove(name);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}
+
+fn html_response(status: StatusCode, html: String) -> Response<RouterBody> {
+    let mut resp = Response::new(RouterBody::full(html));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    resp
+}
+
+fn not_found() -> Response<RouterBody> {
+    html_response(
+        StatusCode::NOT_FOUND,
+        page(
+            "No such app",
+            "There is no app configured at that hostname. Apps are served at <code>http://&lt;app&gt;.localhost</code>.",
+        ),
+    )
+}
+
+fn error_page(status: StatusCode, code: HCode) -> Response<RouterBody> {
+    let HCode(code, desc) = code;
+    html_response(
+        status,
+        page(
+            "Application Error",
+            &format!(
+                "An error occurred in the application and your page could not be served \
+                 ({code}: {desc}). If you are the application owner, check your logs for details: \
+                 <code>dyno logs --tail</code>"
+            ),
+        ),
+    )
+}
+
+fn page(title: &str, text: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
+         <style>body{{font-family:sans-serif;margin:4em auto;max-width:40em;color:#333}}</style>\n\
+         </head>\n<body>\n<h1>{title}</h1>\n<p>{text}</p>\n</body>\n</html>\n"
+    )
+}

@@ -1,0 +1,131 @@
+//! Keep-alive connections to dynos: one HTTP/1.1 connection per in-flight request, idle ones kept
+//! per backend address and reused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::UpBody;
+
+/// Why a connection to a dyno could not be opened.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// No answer within the connect timeout (H19).
+    Timeout,
+    /// Refused, reset, unreachable, or the HTTP handshake failed.
+    Failed(String),
+}
+
+/// A connection ready to take one request.
+pub(crate) struct Conn {
+    pub sender: SendRequest<UpBody>,
+    /// Taken from the idle pool (it may have been closed by the dyno in the meantime).
+    pub reused: bool,
+}
+
+/// Idle connections to one dyno, with the time each went idle.
+type IdleList = Vec<(Instant, SendRequest<UpBody>)>;
+
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<SocketAddr, IdleList>>,
+    max_idle_per_backend: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Pool {
+    pub fn new(
+        max_idle_per_backend: usize,
+        idle_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
+        Pool {
+            idle: Mutex::new(HashMap::new()),
+            max_idle_per_backend,
+            idle_timeout,
+            connect_timeout,
+        }
+    }
+
+    /// An idle connection to `addr` if there is a usable one, else a new one.
+    pub async fn get(&self, addr: SocketAddr) -> Result<Conn, ConnectError> {
+        if let Some(sender) = self.checkout(addr) {
+            return Ok(Conn {
+                sender,
+                reused: true,
+            });
+        }
+        let sender = self.connect(addr).await?;
+        Ok(Conn {
+            sender,
+            reused: false,
+        })
+    }
+
+    fn checkout(&self, addr: SocketAddr) -> Option<SendRequest<UpBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&addr)?;
+        let mut found = None;
+        while let Some((since, sender)) = list.pop() {
+            if since.elapsed() < self.idle_timeout && !sender.is_closed() && sender.is_ready() {
+                found = Some(sender);
+                break;
+            }
+        }
+        if list.is_empty() {
+            idle.remove(&addr);
+        }
+        found
+    }
+
+    /// Opens a new connection to `addr` (never from the pool).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<SendRequest<UpBody>, ConnectError> {
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => return Err(ConnectError::Timeout),
+                Ok(Err(e)) => return Err(ConnectError::Failed(e.to_string())),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ConnectError::Failed(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("router: connection to {addr}: {e}");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Gives a connection back once its exchange is over; it goes idle when hyper says it can
+    /// take the next request.
+    pub fn checkin(self: &Arc<Self>, addr: SocketAddr, mut sender: SendRequest<UpBody>) {
+        if sender.is_closed() || self.max_idle_per_backend == 0 {
+            return;
+        }
+        let pool = self.clone();
+        let put = move |sender: SendRequest<UpBody>| {
+            let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let list = idle.entry(addr).or_default();
+            list.retain(|(since, s)| since.elapsed() < pool.idle_timeout && !s.is_closed());
+            if list.len() < pool.max_idle_per_backend {
+                list.push((Instant::now(), sender));
+            }
+        };
+        if sender.is_ready() {
+            put(sender);
+            return;
+        }
+        tokio::spawn(async move {
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), sender.ready()).await {
+                put(sender);
+            }
+        });
+    }
+}
