@@ -241,3 +241,276 @@ async fn runs_command_with_env_profile_and_streams() {
     assert!(chrono::DateTime::parse_from_rfc3339(&out[0].ts).is_ok());
     env.finish();
 }
+
+#[tokio::test]
+async fn isolation_and_exit_status() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let marker = format!("/root/dyno-test-marker-{}", std::process::id());
+    std::fs::write(&marker, "secret").unwrap();
+    let (exit, out) = env
+        .run(
+            "ls /proc | grep -E '^[0-9]+$' | wc -l; ps -e -o comm= | sort | tr '\\n' ' '; echo; \
+             touch /usr/x 2>/dev/null && echo usr-writable || echo usr-ro; \
+             cat /etc/passwd | grep -c '^dyno:'; ls -a /root 2>&1 | grep -c marker; \
+             echo data > /app/x && cat /app/x; echo tmp > /tmp/t && cat /tmp/t; exit 7",
+        )
+        .await;
+    let _ = std::fs::remove_file(&marker);
+    let o = lines(&out, "out");
+    assert_eq!(exit.status, 7, "{out:?}");
+    // init, bash, ls/grep/wc pipeline… only this dyno's processes, at most a handful.
+    let nprocs: usize = o[0].trim().parse().unwrap();
+    assert!(nprocs < 10, "{out:?}");
+    assert!(o[1].contains("init") && o[1].contains("ps"), "{out:?}");
+    assert_eq!(o[2], "usr-ro");
+    assert_eq!(o[3], "1");
+    assert_eq!(o[4], "0", "host /root visible: {out:?}");
+    assert_eq!(o[5], "data");
+    assert_eq!(o[6], "tmp");
+    // A second dyno of the same slug does not see the first one's writes.
+    let (exit, out) = env
+        .run("test -e /app/x && echo seen || echo unseen; test -e /tmp/t && echo seen || echo unseen")
+        .await;
+    assert_eq!(exit.status, 0);
+    assert_eq!(lines(&out, "out"), vec!["unseen", "unseen"]);
+    assert!(!env.slug.join("app/x").exists());
+    env.finish();
+}
+
+#[tokio::test]
+async fn stop_reaches_children_of_a_non_exec_shell() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut spec = env.spec("bash -c 'sleep 1000; echo after'; echo done");
+    spec.stop_timeout_secs = 10;
+    let h = env.start(spec).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    env.rt.stop(&h).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(15), env.rt.wait(&h))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    // bash got SIGTERM itself: 128+15.
+    assert_eq!(exit.status, 143, "{:?}", output(&h));
+    assert!(!exit.oom_killed);
+    env.assert_dyno_clean(&h);
+    env.finish();
+}
+
+#[tokio::test]
+async fn stop_kills_after_timeout() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut spec = env.spec("trap '' TERM; echo ready; sleep 1000 & wait; sleep 1000");
+    spec.stop_timeout_secs = 1;
+    let h = env.start(spec).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    env.rt.stop(&h).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(15), env.rt.wait(&h))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "stop took {took:?}"
+    );
+    assert_eq!(exit.status, 137);
+    env.assert_dyno_clean(&h);
+    env.finish();
+}
+
+#[tokio::test]
+async fn kill_is_immediate() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let spec = env.spec("sleep 1000");
+    let h = env.start(spec).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.rt.kill(&h).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(5), env.rt.wait(&h))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.status, 137);
+    env.assert_dyno_clean(&h);
+    env.finish();
+}
+
+#[tokio::test]
+async fn memory_limit_oom_kills() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut spec = env.spec(
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; \
+         head -c 200M /dev/zero | tail; echo survived",
+    );
+    spec.memory_limit = 64 << 20;
+    let rel = format!("{}/{}", env.rt.paths.cgroup_parent(), spec.id);
+    let h = env.start(spec).await;
+    // Read the limit from the host side while it runs.
+    let limit = host::cgroup_roots()
+        .into_iter()
+        .find(|r| r.has_controller("memory"))
+        .map(|r| r.path.join(rel.trim_start_matches('/')))
+        .and_then(|d| std::fs::read_to_string(d.join("memory.limit_in_bytes")).ok());
+    let exit = tokio::time::timeout(Duration::from_secs(20), env.rt.wait(&h))
+        .await
+        .unwrap()
+        .unwrap();
+    let limit = limit.expect("memory cgroup of the running dyno");
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    assert!(exit.oom_killed, "{exit:?} {:?}", output(&h));
+    env.assert_dyno_clean(&h);
+    env.finish();
+}
+
+#[tokio::test]
+async fn pids_limit_stops_fork_bomb() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut spec = env.spec("bomb() { bomb | bomb & }; bomb; sleep 2; echo still-here");
+    spec.pids_limit = 64;
+    let rel = format!("{}/{}", env.rt.paths.cgroup_parent(), spec.id);
+    let h = env.start(spec).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let n = host::cgroup_pids(&rel).len();
+    assert!(n <= 64, "{n} processes");
+    let exit = tokio::time::timeout(Duration::from_secs(15), env.rt.wait(&h))
+        .await
+        .unwrap()
+        .unwrap();
+    // The command ends (or fails to fork) and the shim tears everything down.
+    let _ = exit;
+    env.assert_dyno_clean(&h);
+    env.finish();
+}
+
+#[tokio::test]
+async fn adopt_live_and_clean_leftovers() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let spec = env.spec("sleep 1000");
+    let live = env.start(spec).await;
+
+    // A leftover: state dir with a mounted overlay and a cgroup, whose shim is dead.
+    let paths = env.rt.paths.clone();
+    let id = format!("d{}-test-web-99", paths.instance);
+    let dir = paths.dynos().join(&id);
+    for d in ["rootfs", "upper", "work", "lower"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dir.join("lower").display(),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &dir.join("rootfs"),
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .unwrap();
+    let mut fake = live.clone();
+    fake.id = id.clone();
+    fake.state_dir = dir.clone();
+    fake.shim_pid = 999_999;
+    std::fs::write(dir.join("handle.json"), serde_json::to_vec(&fake).unwrap()).unwrap();
+    let mem = host::cgroup_roots()
+        .into_iter()
+        .find(|r| r.has_controller("memory"))
+        .unwrap();
+    let cg = mem
+        .path
+        .join(paths.cgroup_parent().trim_start_matches('/'))
+        .join(&id);
+    std::fs::create_dir_all(&cg).unwrap();
+    std::fs::create_dir_all(paths.containers().join(&id)).unwrap();
+
+    // "Restarted daemon": a new Runtime on the same home.
+    let rt2 = Runtime::new(&paths)
+        .unwrap()
+        .with_exe(std::env::current_exe().unwrap());
+    let adopted = rt2.adopt_or_clean().unwrap();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].id, live.id);
+    assert_eq!(adopted[0].shim_pid, live.shim_pid);
+    assert!(!dir.exists());
+    assert!(!cg.exists());
+    assert!(!paths.containers().join(&id).exists());
+    assert!(host::mounts_under(&dir).is_empty());
+    // The adopted dyno still works through the new runtime.
+    rt2.stop(&adopted[0]).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), rt2.wait(&adopted[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.status, 143);
+    env.assert_dyno_clean(&live);
+    env.finish();
+}
+
+#[tokio::test]
+async fn start_error_is_reported_and_cleaned() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut spec = env.spec("true");
+    spec.slug_dir = env.tmp.path().join("no-such-slug");
+    let id = spec.id.clone();
+    let err = env.rt.start(spec).await.unwrap_err();
+    assert!(format!("{err:#}").contains("no app/"), "{err:#}");
+    assert!(!env.rt.paths.dynos().join(&id).exists());
+    env.finish();
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Start latency: from `Runtime::start` to the command running inside (median of 20).
+#[tokio::test]
+async fn start_latency() {
+    require_root!();
+    let mut env = TestEnv::new();
+    let mut dyno = vec![];
+    for _ in 0..20 {
+        let spec = env.spec("date +%s%N");
+        let t0 = now_ns();
+        let (exit, out) = env.run_spec(spec).await;
+        assert_eq!(exit.status, 0);
+        let t1: u128 = lines(&out, "out")[0].parse().unwrap();
+        dyno.push((t1 - t0) as f64 / 1e6);
+    }
+    let mut unshare = vec![];
+    for _ in 0..20 {
+        let t = Instant::now();
+        let st = std::process::Command::new("unshare")
+            .args(["--fork", "--pid", "--mount", "--uts", "--ipc", "/bin/true"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        unshare.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "start latency: dyno start->command median {:.1} ms (min {:.1}); unshare /bin/true median {:.1} ms",
+        median(&mut dyno),
+        dyno[0],
+        median(&mut unshare)
+    );
+    env.finish();
+}
