@@ -30,6 +30,12 @@ fn status_of(ws: libc::c_int) -> i32 {
 }
 
 pub fn init_main(command: String) -> i32 {
+    // kill(-1) from anything but a dyno's PID 1 would hit every process of the host.
+    // SAFETY: getpid never fails.
+    if unsafe { libc::getpid() } != 1 {
+        eprintln!("dyno init: must run as PID 1 inside a dyno");
+        return 2;
+    }
     // Everything the child needs is allocated before fork().
     let bash = CString::new("/bin/bash").unwrap();
     let args: Vec<CString> = ["bash", "-c", WRAPPER, "dyno-init"]

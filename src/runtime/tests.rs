@@ -29,6 +29,15 @@ extern "C" fn dispatch() {
     }
 }
 
+/// The dyno binary for shims and inits: this test binary (see [`dispatch`]), or `DYNO_TEST_EXE`
+/// (e.g. `target/debug/dyno`, to check the real CLI entry points).
+fn test_exe() -> PathBuf {
+    match std::env::var_os("DYNO_TEST_EXE") {
+        Some(p) => std::fs::canonicalize(p).unwrap(),
+        None => std::env::current_exe().unwrap(),
+    }
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid never fails.
     unsafe { libc::geteuid() == 0 }
@@ -50,9 +59,7 @@ impl TestEnv {
             .tempdir_in("/tmp")
             .unwrap();
         let paths = Paths::new(&tmp.path().join("home")).unwrap();
-        let rt = Runtime::new(&paths)
-            .unwrap()
-            .with_exe(std::env::current_exe().unwrap());
+        let rt = Runtime::new(&paths).unwrap().with_exe(test_exe());
         let slug = paths.slugs().join("fake");
         let app = slug.join("app");
         std::fs::create_dir_all(app.join(".profile.d")).unwrap();
@@ -128,9 +135,8 @@ impl TestEnv {
 
     /// Everything of one ended dyno is gone but output.jsonl/exit.json.
     fn assert_dyno_clean(&self, h: &DynoHandle) {
-        for m in host::mounts_under(&h.state_dir) {
-            panic!("mount left: {}", m.display());
-        }
+        let mounts = host::mounts_under(&h.state_dir);
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         for d in ["rootfs", "upper", "work", "bundle"] {
             assert!(!h.state_dir.join(d).exists(), "{d} left");
         }
@@ -436,9 +442,7 @@ async fn adopt_live_and_clean_leftovers() {
     std::fs::create_dir_all(paths.containers().join(&id)).unwrap();
 
     // "Restarted daemon": a new Runtime on the same home.
-    let rt2 = Runtime::new(&paths)
-        .unwrap()
-        .with_exe(std::env::current_exe().unwrap());
+    let rt2 = Runtime::new(&paths).unwrap().with_exe(test_exe());
     let adopted = rt2.adopt_or_clean().unwrap();
     assert_eq!(adopted.len(), 1);
     assert_eq!(adopted[0].id, live.id);
