@@ -7,12 +7,29 @@
 //! and starts the container, spools the dyno's output to `<state-dir>/output.jsonl`, reaps it,
 //! and cleans up after it. Shims outlive daemon restarts; a new daemon re-adopts them.
 //!
-//! STUB: interface only, implemented by the runtime work.
+
+#![allow(dead_code)] // Until the daemon calls into the runtime.
+
+mod host;
+mod init;
+mod shim;
+mod stack;
+#[cfg(test)]
+mod tests;
+
+pub use init::init_main;
+pub use shim::shim_main;
 
 use crate::paths::Paths;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, Interest};
 
 /// The fixed non-root user every dyno runs as (and that owns slugs and build caches).
 pub const DYNO_UID: u32 = 47000;
@@ -67,43 +84,257 @@ pub struct DynoExit {
 
 pub struct Runtime {
     pub paths: Paths,
+    /// The dyno binary run as `<exe> shim <state-dir>` (and bound into dynos as their init).
+    pub exe: PathBuf,
 }
+
+/// How long [`Runtime::start`] waits for the shim's `started`/`error` line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// `DynoExit::status` reported when a shim died without writing `exit.json`.
+pub const SHIM_LOST_STATUS: i32 = 255;
 
 impl Runtime {
     /// Prepares the stack skeleton and directories. Must be called by root.
     pub fn new(paths: &Paths) -> Result<Self> {
-        Ok(Runtime { paths: paths.clone() })
+        for d in [paths.dynos(), paths.containers()] {
+            std::fs::create_dir_all(&d).with_context(|| format!("mkdir {}", d.display()))?;
+        }
+        stack::write_stack(&paths.stack()).context("writing the stack skeleton")?;
+        Ok(Runtime {
+            paths: paths.clone(),
+            exe: std::env::current_exe().context("locating the dyno binary")?,
+        })
+    }
+
+    /// Uses `exe` as the dyno binary for shims and inits (default: the current executable).
+    pub fn with_exe(mut self, exe: PathBuf) -> Self {
+        self.exe = exe;
+        self
+    }
+
+    fn cgroup_rel(&self, id: &str) -> String {
+        format!("{}/{}", self.paths.cgroup_parent(), id)
     }
 
     /// Spawns the shim for `spec` and returns once the Procfile command has been started in the
-    /// container (or with the shim's error).
-    pub async fn start(&self, _spec: DynoSpec) -> Result<DynoHandle> {
-        anyhow::bail!("runtime not implemented")
+    /// container (or with the shim's error, after everything of the dyno has been cleaned up).
+    pub async fn start(&self, spec: DynoSpec) -> Result<DynoHandle> {
+        if spec.id.is_empty()
+            || spec.id.starts_with('.')
+            || !spec
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+        {
+            bail!("invalid dyno id {:?}", spec.id);
+        }
+        let state_dir = self.paths.dynos().join(&spec.id);
+        std::fs::create_dir_all(self.paths.dynos())?;
+        std::fs::create_dir(&state_dir)
+            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        match self.spawn_shim(&spec, &state_dir).await {
+            Ok(h) => Ok(h),
+            Err(e) => {
+                host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
+                Err(e)
+            }
+        }
+    }
+
+    async fn spawn_shim(&self, spec: &DynoSpec, state_dir: &Path) -> Result<DynoHandle> {
+        host::write_atomic(&state_dir.join("spec.json"), &serde_json::to_vec(spec)?)?;
+        let log = std::fs::File::create(state_dir.join("shim.log"))?;
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("shim")
+            .arg(state_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        // SAFETY: setsid(2) is async-signal-safe. Its own session: the shim survives the daemon
+        // and a Ctrl-C to the daemon's terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {} shim", self.exe.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let read = tokio::time::timeout(
+            START_TIMEOUT,
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
+        let line = line.trim_end().to_string();
+        if let Some(pid) = line.strip_prefix("started ") {
+            let _pid: i32 = pid.parse().context("bad shim report")?;
+            // Reap the shim whenever it exits; wait() uses a pidfd so adopted shims work alike.
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+            let handle: DynoHandle =
+                serde_json::from_slice(&std::fs::read(state_dir.join("handle.json"))?)
+                    .context("reading handle.json")?;
+            return Ok(handle);
+        }
+        if read.is_err() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            bail!(
+                "dyno {}: shim did not report within {START_TIMEOUT:?}",
+                spec.id
+            );
+        }
+        // The shim cleans up after itself before exiting; wait for it (bounded).
+        if tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        match line.strip_prefix("error ") {
+            Some(msg) => bail!("dyno {}: {msg}", spec.id),
+            None => {
+                let log = std::fs::read_to_string(state_dir.join("shim.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                bail!(
+                    "dyno {}: shim failed without a report ({line:?}); log: {}",
+                    spec.id,
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                )
+            }
+        }
     }
 
     /// At daemon start: returns the dynos whose shim is still alive (to re-adopt) and cleans up
     /// every leftover of this instance whose shim is gone (state dirs, mounts, cgroups,
     /// libcontainer state). Never touches another instance's dynos.
     pub fn adopt_or_clean(&self) -> Result<Vec<DynoHandle>> {
-        Ok(vec![])
+        let mut adopted = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.paths.dynos()) {
+            for e in rd.flatten() {
+                let dir = e.path();
+                let Some(id) = e.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if !dir.is_dir() {
+                    continue;
+                }
+                let handle: Option<DynoHandle> = std::fs::read(dir.join("handle.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                if let Some(h) = handle {
+                    if h.state_dir == dir && host::is_shim_of(h.shim_pid, &dir) {
+                        adopted.push(h);
+                        continue;
+                    }
+                }
+                tracing::info!(id, "cleaning up leftover dyno");
+                host::clean_dyno(&self.paths, &dir, &id, true);
+            }
+        }
+        let keep: HashSet<&str> = adopted.iter().map(|h| h.id.as_str()).collect();
+        // Cgroups of this instance that belong to no adopted dyno.
+        let parent = self.paths.cgroup_parent();
+        for dir in host::cgroup_dirs(&parent) {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if e.path().is_dir() && !keep.contains(name.as_str()) {
+                        host::remove_cgroup(&self.cgroup_rel(&name));
+                    }
+                }
+            }
+            if keep.is_empty() {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+        // Mounts below our state dirs that belong to no adopted dyno.
+        let dynos = self.paths.dynos();
+        for mp in host::mounts_under(&dynos) {
+            let owner = mp
+                .strip_prefix(&dynos)
+                .ok()
+                .and_then(|r| r.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned());
+            if owner.is_none_or(|o| !keep.contains(o.as_str())) {
+                host::unmount_all(&mp);
+            }
+        }
+        // libcontainer state of no adopted dyno.
+        if let Ok(rd) = std::fs::read_dir(self.paths.containers()) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !keep.contains(name.as_str()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(adopted)
     }
 
     /// Asks the shim to stop the dyno: SIGTERM to every process of it, SIGKILL after the
     /// spec's stop timeout. Returns at once; [`Runtime::wait`] tells when it is gone.
-    pub fn stop(&self, _dyno: &DynoHandle) -> Result<()> {
+    pub fn stop(&self, dyno: &DynoHandle) -> Result<()> {
+        if host::is_shim_of(dyno.shim_pid, &dyno.state_dir) {
+            // SAFETY: plain kill(2) of a verified pid.
+            unsafe { libc::kill(dyno.shim_pid, libc::SIGTERM) };
+        }
         Ok(())
     }
 
     /// SIGKILL every process of the dyno now.
-    pub fn kill(&self, _dyno: &DynoHandle) -> Result<()> {
+    pub fn kill(&self, dyno: &DynoHandle) -> Result<()> {
+        let rel = self.cgroup_rel(&dyno.id);
+        if host::pid_in_cgroup(dyno.container_pid, &rel) {
+            // SAFETY: plain kill(2) of a verified pid: the pid namespace dies with its init.
+            unsafe { libc::kill(dyno.container_pid, libc::SIGKILL) };
+        }
+        for pid in host::cgroup_pids(&rel) {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         Ok(())
     }
 
     /// Resolves when the dyno has ended and its shim has cleaned up (container deleted, overlay
     /// unmounted, cgroup removed, state dir removed except what the caller still reads).
     /// Works for adopted dynos too (they are not children of this daemon).
-    pub async fn wait(&self, _dyno: &DynoHandle) -> Result<DynoExit> {
-        anyhow::bail!("runtime not implemented")
+    pub async fn wait(&self, dyno: &DynoHandle) -> Result<DynoExit> {
+        // SAFETY: pidfd_open(2) returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, dyno.shim_pid, 0) } as i32;
+        if fd >= 0 {
+            // SAFETY: a fresh fd we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            // Checked after opening the pidfd, so the pid cannot be recycled in between.
+            if host::is_shim_of(dyno.shim_pid, &dyno.state_dir) {
+                // SAFETY: the AsyncFd owns the pidfd, which stays open for its whole lifetime.
+                let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                    .map_err(|e| anyhow::anyhow!("registering pidfd: {e}"))?;
+                let _ = afd.readable().await?;
+            }
+        }
+        let exit_path = dyno.state_dir.join("exit.json");
+        match std::fs::read(&exit_path) {
+            Ok(b) => Ok(serde_json::from_slice(&b).context("parsing exit.json")?),
+            Err(_) => {
+                // The shim died without reporting (killed): clean up in its place.
+                let (paths, dir, id) =
+                    (self.paths.clone(), dyno.state_dir.clone(), dyno.id.clone());
+                tokio::task::spawn_blocking(move || host::clean_dyno(&paths, &dir, &id, false))
+                    .await?;
+                Ok(DynoExit {
+                    status: SHIM_LOST_STATUS,
+                    oom_killed: false,
+                })
+            }
+        }
     }
 
     /// The dyno's output spool: JSON lines of [`OutputLine`], appended by the shim.
@@ -126,15 +357,4 @@ pub struct OutputLine {
     /// `out` or `err`.
     pub stream: String,
     pub line: String,
-}
-
-/// Entry points of the hidden subcommands `dyno shim <state-dir>` and `dyno init <command>`.
-pub fn shim_main(_state_dir: PathBuf) -> i32 {
-    eprintln!("shim not implemented");
-    1
-}
-
-pub fn init_main(_command: String) -> i32 {
-    eprintln!("init not implemented");
-    1
 }
