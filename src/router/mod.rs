@@ -7,7 +7,7 @@
 //! served as 503 pages with Heroku's H-codes (H10, H12, H13, H14, H15, H18, H19, H20, H27).
 
 // Until the daemon starts the router, the binary uses none of it.
-#![allow(dead_code)]
+
 
 mod body;
 mod pool;
