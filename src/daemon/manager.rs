@@ -622,7 +622,10 @@ fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offse
                     d.logs.push(
                         app,
                         LogLine {
-                            ts: l.ts,
+                            // One timestamp format in the stream, whatever the shim wrote.
+                            ts: chrono::DateTime::parse_from_rfc3339(&l.ts)
+                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false))
+                                .unwrap_or(l.ts),
                             source: "app".into(),
                             dyno: name.to_string(),
                             message: l.line,
