@@ -1,0 +1,298 @@
+//! Test harness: each test gets its own `DYNO_HOME` (and so its own daemon, router port,
+//! container ids, cgroups and mounts) and runs the real `dyno` binary as a user would. Dropping
+//! the harness stops the daemon and its dynos, then removes anything that still remains (so a
+//! failing test leaves nothing behind either).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dyno");
+
+pub fn require_root() {
+    assert!(
+        nix_euid_is_root(),
+        "dyno's integration tests start real containers: run them as root (CI does)"
+    );
+}
+
+fn nix_euid_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub struct Env {
+    pub home: PathBuf,
+    pub instance: String,
+    tmp: PathBuf,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        require_root();
+        let tmp = std::env::temp_dir().join(format!(
+            "dyno-test-{name}-{}-{:08x}",
+            std::process::id(),
+            rand_u32()
+        ));
+        let home = tmp.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let instance = dyno::paths::Paths::new(&home).unwrap().instance;
+        Env { home, instance, tmp }
+    }
+
+    /// A fresh copy of a fixture or example app, outside any git repository.
+    pub fn app_dir(&self, src: &str, name: &str) -> PathBuf {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+        let to = self.tmp.join("src").join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        to
+    }
+
+    pub fn cmd(&self, args: &[&str], cwd: Option<&Path>) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("DYNO_HOME", &self.home)
+            .env("DYNO_ROUTER_ADDR", "127.0.0.1:0")
+            .env("DYNO_STOP_TIMEOUT", "3")
+            .env("NO_COLOR", "1")
+            .env_remove("DYNO_APP")
+            .stdin(Stdio::null());
+        c.current_dir(cwd.unwrap_or(&self.tmp));
+        c
+    }
+
+    pub fn run(&self, args: &[&str], cwd: Option<&Path>) -> Output {
+        self.cmd(args, cwd).output().expect("running dyno")
+    }
+
+    /// Runs `dyno ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str], cwd: Option<&Path>) -> String {
+        let o = self.run(args, cwd);
+        assert!(
+            o.status.success(),
+            "dyno {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Runs `dyno ARGS`, asserting failure with a one-line error; returns stderr.
+    pub fn fails(&self, args: &[&str], cwd: Option<&Path>) -> String {
+        let o = self.run(args, cwd);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            !o.status.success(),
+            "dyno {args:?} should have failed:\nstdout: {}\nstderr: {err}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one-line error expected, got: {err}");
+        err
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args, None)).expect("JSON output")
+    }
+
+    pub fn router_port(&self) -> u16 {
+        let s = self.json(&["daemon:status", "--json"]);
+        let addr = s["router_addr"].as_str().unwrap();
+        addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let o = self.run(&["daemon:status", "--json"], None);
+        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+        v["pid"].as_i64().map(|p| p as i32)
+    }
+
+    pub fn dynos(&self, app: &str) -> Vec<Value> {
+        self.json(&["ps", "-a", app, "--json"]).as_array().unwrap().clone()
+    }
+
+    /// Waits until `app` has exactly these dynos up (by name).
+    pub fn wait_dynos_up(&self, app: &str, names: &[&str]) -> Vec<Value> {
+        let mut last = vec![];
+        let ok = wait_until(Duration::from_secs(30), || {
+            last = self.dynos(app);
+            let mut up: Vec<&str> = last
+                .iter()
+                .filter(|d| d["state"] == "up")
+                .map(|d| d["name"].as_str().unwrap())
+                .collect();
+            up.sort();
+            let mut want = names.to_vec();
+            want.sort();
+            up == want && last.len() == names.len()
+        });
+        assert!(ok, "dynos of {app} never became {names:?}: {last:#?}");
+        last
+    }
+
+    /// GET through the router with `Host: <app>.localhost`.
+    pub fn get(&self, app: &str, path: &str) -> (u16, String) {
+        http_get(self.router_port(), &format!("{app}.localhost"), path)
+    }
+
+    /// The log stream as text.
+    pub fn logs(&self, app: &str) -> String {
+        self.ok(&["logs", "-a", app, "-n", "1500"], None)
+    }
+
+    /// Mount points of this home still mounted.
+    pub fn mounts(&self) -> Vec<String> {
+        let home = self.home.to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&home))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Cgroup dirs of this instance's dynos, in every hierarchy.
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        let mut out = vec![];
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dir = h.path().join("dyno").join(&self.instance);
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                out.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+            }
+        }
+        out
+    }
+
+    /// Host pids of processes inside this instance's dyno cgroups.
+    pub fn dyno_processes(&self) -> Vec<i32> {
+        let needle = format!("/dyno/{}/", self.instance);
+        let mut out = vec![];
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+                if cg.contains(&needle) {
+                    out.push(pid);
+                }
+            }
+        }
+        out
+    }
+
+    /// No process, mount or cgroup of this instance's dynos is left (waits a little for
+    /// asynchronous teardown).
+    pub fn assert_nothing_left(&self, what: &str) {
+        let clean = wait_until(Duration::from_secs(15), || {
+            self.mounts().is_empty() && self.cgroups().is_empty() && self.dyno_processes().is_empty()
+        });
+        assert!(
+            clean,
+            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}",
+            self.mounts(),
+            self.cgroups(),
+            self.dyno_processes()
+        );
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["daemon:stop"], None).output();
+        // Whatever survived (a failed test, a killed daemon): kill, unmount, remove.
+        for pid in self.dyno_processes() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        kill_matching(&self.home.to_string_lossy());
+        std::thread::sleep(Duration::from_millis(200));
+        let mut mounts = self.mounts();
+        mounts.reverse();
+        for m in mounts {
+            if let Some(target) = m.split_whitespace().nth(1) {
+                let _ = Command::new("umount").arg("-l").arg(target).status();
+            }
+        }
+        for cg in self.cgroups() {
+            for sub in std::fs::read_dir(&cg).into_iter().flatten().flatten() {
+                if sub.path().is_dir() {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&cg);
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(h.path().join("dyno").join(&self.instance));
+        }
+        let _ = std::fs::remove_dir_all(&self.tmp);
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("dyno-{}", self.instance)));
+    }
+}
+
+/// Kills processes whose command line mentions `needle` (the daemon and shims of a home).
+pub fn kill_matching(needle: &str) {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline);
+        if cmd.contains(BIN) || cmd.contains("dyno") {
+            if cmd.contains(needle) || String::from_utf8_lossy(&environ).contains(needle) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP/1.0 GET (no client library: what goes over the wire is plain to see).
+pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// GET straight to a dyno's port (to ask one particular dyno).
+pub fn dyno_get(port: u16, path: &str) -> String {
+    let (status, body) = http_get(port, "localhost", path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+pub fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    u32::from_le_bytes(b)
+}
