@@ -496,6 +496,13 @@ async fn start_latency() {
         let t1: u128 = lines(&out, "out")[0].parse().unwrap();
         dyno.push((t1 - t0) as f64 / 1e6);
     }
+    // With DYNO_SHIM_LOG=dyno::timing=debug the shim logs where the time goes.
+    for h in env.started.iter().rev().take(3) {
+        let log = std::fs::read_to_string(h.state_dir.join("shim.log")).unwrap_or_default();
+        for l in log.lines().filter(|l| l.contains("container started")) {
+            eprintln!("{l}");
+        }
+    }
     let mut unshare = vec![];
     for _ in 0..20 {
         let t = Instant::now();
