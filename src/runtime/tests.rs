@@ -525,3 +525,23 @@ async fn start_latency() {
     );
     env.finish();
 }
+
+#[tokio::test]
+async fn long_lines_are_split_and_output_never_blocks() {
+    require_root!();
+    let mut env = TestEnv::new();
+    // 25,000 bytes without a newline, then 5 MB of output nobody reads while the dyno runs.
+    let (exit, out) = env
+        .run("head -c 25000 /dev/zero | tr '\\0' a; echo; seq 1 700000 >&2; echo end")
+        .await;
+    assert_eq!(exit.status, 0);
+    let o = lines(&out, "out");
+    assert_eq!(
+        o.iter().map(|l| l.len()).collect::<Vec<_>>(),
+        vec![10_000, 10_000, 5_000, 3]
+    );
+    let e = lines(&out, "err");
+    assert_eq!(e.len(), 700_000);
+    assert_eq!(e[699_999], "700000");
+    env.finish();
+}
