@@ -219,6 +219,7 @@ impl Shim {
 
     /// Overlay, bundle, container: returns the init's pid and the read ends of its stdout/stderr.
     fn setup(&mut self) -> Result<(i32, OwnedFd, OwnedFd)> {
+        let t0 = Instant::now();
         let sd = &self.state_dir;
         let (upper, work, bundle) = (sd.join("upper"), sd.join("work"), sd.join("bundle"));
         for d in [&self.rootfs, &upper, &work, &bundle] {
@@ -250,6 +251,7 @@ impl Shim {
         )
         .with_context(|| format!("mounting overlay ({opts})"))?;
 
+        let t_mount = t0.elapsed();
         let exe = std::env::current_exe().context("locating the dyno binary")?;
         let config = oci_config(&self.spec, &self.paths, &self.rootfs, &exe);
         std::fs::write(
@@ -271,10 +273,18 @@ impl Shim {
             .with_detach(true)
             .build()
             .map_err(|e| anyhow!("creating container: {e}"))?;
+        let t_build = t0.elapsed();
         let container = self.container.insert(container);
         container
             .start()
             .map_err(|e| anyhow!("starting container: {e}"))?;
+        tracing::debug!(
+            target: "dyno::timing",
+            ?t_mount,
+            ?t_build,
+            t_start = ?t0.elapsed(),
+            "container started"
+        );
         let pid = container
             .pid()
             .ok_or_else(|| anyhow!("container has no pid"))?

@@ -496,6 +496,13 @@ async fn start_latency() {
         let t1: u128 = lines(&out, "out")[0].parse().unwrap();
         dyno.push((t1 - t0) as f64 / 1e6);
     }
+    // With DYNO_SHIM_LOG=dyno::timing=debug the shim logs where the time goes.
+    for h in env.started.iter().rev().take(3) {
+        let log = std::fs::read_to_string(h.state_dir.join("shim.log")).unwrap_or_default();
+        for l in log.lines().filter(|l| l.contains("container started")) {
+            eprintln!("{l}");
+        }
+    }
     let mut unshare = vec![];
     for _ in 0..20 {
         let t = Instant::now();
@@ -516,5 +523,25 @@ async fn start_latency() {
         dyno[0],
         median(&mut unshare)
     );
+    env.finish();
+}
+
+#[tokio::test]
+async fn long_lines_are_split_and_output_never_blocks() {
+    require_root!();
+    let mut env = TestEnv::new();
+    // 25,000 bytes without a newline, then 5 MB of output nobody reads while the dyno runs.
+    let (exit, out) = env
+        .run("head -c 25000 /dev/zero | tr '\\0' a; echo; seq 1 700000 >&2; echo end")
+        .await;
+    assert_eq!(exit.status, 0);
+    let o = lines(&out, "out");
+    assert_eq!(
+        o.iter().map(|l| l.len()).collect::<Vec<_>>(),
+        vec![10_000, 10_000, 5_000, 3]
+    );
+    let e = lines(&out, "err");
+    assert_eq!(e.len(), 700_000);
+    assert_eq!(e[699_999], "700000");
     env.finish();
 }
