@@ -8,7 +8,6 @@
 //! and cleans up after it. Shims outlive daemon restarts; a new daemon re-adopts them.
 //!
 
-#![allow(dead_code)] // Until the daemon calls into the runtime.
 
 mod host;
 mod init;
