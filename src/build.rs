@@ -111,7 +111,11 @@ pub fn find_buildpacks() -> Result<PathBuf> {
         .into_iter()
         .find(|p| p.join("procfile/bin/detect").exists())
         .map(|p| p.canonicalize().unwrap_or(p))
-        .ok_or_else(|| anyhow!("cannot find dyno's buildpacks: reinstall with ./install.sh or set DYNO_BUILDPACKS"))
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find dyno's buildpacks: reinstall with ./install.sh or set DYNO_BUILDPACKS"
+            )
+        })
 }
 
 impl Builder {
@@ -161,8 +165,7 @@ impl Builder {
 
         let src = source_dir.to_path_buf();
         let dst = app_dir.clone();
-        let source_version = tokio::task::spawn_blocking(move || copy_source(&src, &dst))
-            .await??;
+        let source_version = tokio::task::spawn_blocking(move || copy_source(&src, &dst)).await??;
         for (k, v) in config {
             std::fs::write(env_dir.join(k), v)?;
         }
@@ -192,7 +195,15 @@ impl Builder {
                 .await?;
             if o.status.success() {
                 let shown = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                chosen = Some((name.clone(), bp, if shown.is_empty() { name.clone() } else { shown }));
+                chosen = Some((
+                    name.clone(),
+                    bp,
+                    if shown.is_empty() {
+                        name.clone()
+                    } else {
+                        shown
+                    },
+                ));
                 break;
             }
         }
@@ -209,7 +220,11 @@ impl Builder {
         chown_tree(&cache_dir)?;
         chown_tree(&bp)?;
 
-        let mut cmd = self.command(&bp.join("bin/compile"), &home_dir, source_version.as_deref());
+        let mut cmd = self.command(
+            &bp.join("bin/compile"),
+            &home_dir,
+            source_version.as_deref(),
+        );
         cmd.arg(&app_dir).arg(&cache_dir).arg(&env_dir);
         let status = run_streamed(cmd, out, COMPILE_TIMEOUT).await?;
         if !status.success() {
@@ -231,7 +246,10 @@ impl Builder {
                 .output()
                 .await?;
             if !o.status.success() {
-                bail!("the {bp_name} buildpack's bin/release failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+                bail!(
+                    "the {bp_name} buildpack's bin/release failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
             }
         }
 
@@ -252,17 +270,23 @@ impl Builder {
             .collect();
         out.heading(&format!(
             "Discovered process types\n       Procfile declares types -> {}",
-            process_types.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            process_types
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
 
-        out.heading("Compressing...");
         let slugs = self.paths.slugs();
         let app_dir2 = app_dir.clone();
         let (checksum, size) =
             tokio::task::spawn_blocking(move || pack_slug(&app_dir2, &slugs)).await??;
-        out.line(format!("       Done: {}", human_size(size)));
+        out.heading(&format!("Compressing... done, {}", human_size(size)));
         if size > 500 * 1024 * 1024 {
-            bail!("the compiled slug is {} (the limit is 500M)", human_size(size));
+            bail!(
+                "the compiled slug is {} (the limit is 500M)",
+                human_size(size)
+            );
         }
         if size > 300 * 1024 * 1024 {
             out.line("       Warning: your slug size exceeds the 300M soft limit");
@@ -280,7 +304,12 @@ impl Builder {
     }
 
     /// A buildpack command: run as the dyno user, in its own process group, clean env.
-    fn command(&self, prog: &Path, home: &Path, source_version: Option<&str>) -> tokio::process::Command {
+    fn command(
+        &self,
+        prog: &Path,
+        home: &Path,
+        source_version: Option<&str>,
+    ) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(prog);
         c.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -342,7 +371,10 @@ pub fn copy_source(src: &Path, dst: &Path) -> Result<Option<String>> {
         .with_context(|| format!("source directory {}", src.display()))?;
     if let Ok(repo) = git2::Repository::discover(&src) {
         if let Some(workdir) = repo.workdir().map(|w| w.canonicalize()).transpose()? {
-            let prefix = src.strip_prefix(&workdir).unwrap_or(Path::new("")).to_path_buf();
+            let prefix = src
+                .strip_prefix(&workdir)
+                .unwrap_or(Path::new(""))
+                .to_path_buf();
             let mut opts = git2::StatusOptions::new();
             opts.include_untracked(true)
                 .recurse_untracked_dirs(true)
@@ -356,7 +388,9 @@ pub fn copy_source(src: &Path, dst: &Path) -> Result<Option<String>> {
                 }
                 let Some(rel) = entry.path() else { continue };
                 let rel = Path::new(rel);
-                let Ok(inside) = rel.strip_prefix(&prefix) else { continue };
+                let Ok(inside) = rel.strip_prefix(&prefix) else {
+                    continue;
+                };
                 copy_entry(&workdir.join(rel), &dst.join(inside))?;
             }
             let commit = repo
@@ -447,7 +481,11 @@ pub fn pack_slug(app_dir: &Path, slugs: &Path) -> Result<(String, u64)> {
         size += n as u64;
         hasher.update(&buf[..n]);
     }
-    let sum: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sum: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     std::fs::rename(&tmp, slugs.join(format!("{sum}.tgz")))?;
     unpack_slug(slugs, &sum)?;
     Ok((sum, size))
@@ -545,7 +583,10 @@ mod tests {
         assert_eq!(copy_source(&src, &dst).unwrap(), None);
         assert!(dst.join("a").exists());
         assert!(!dst.join(".git").exists());
-        assert_eq!(std::fs::read_link(dst.join("py")).unwrap(), Path::new("/usr/bin/python3"));
+        assert_eq!(
+            std::fs::read_link(dst.join("py")).unwrap(),
+            Path::new("/usr/bin/python3")
+        );
     }
 
     #[test]
@@ -561,8 +602,14 @@ mod tests {
         assert_eq!(a, b, "same tree, same slug");
         assert!(size > 0);
         let unpacked = slugs.join(&a).join("app");
-        assert_eq!(std::fs::read_to_string(unpacked.join("Procfile")).unwrap(), "web: x");
-        assert_eq!(std::fs::read_link(unpacked.join("bin/link")).unwrap(), Path::new("../Procfile"));
+        assert_eq!(
+            std::fs::read_to_string(unpacked.join("Procfile")).unwrap(),
+            "web: x"
+        );
+        assert_eq!(
+            std::fs::read_link(unpacked.join("bin/link")).unwrap(),
+            Path::new("../Procfile")
+        );
     }
 
     #[test]

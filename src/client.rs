@@ -36,7 +36,9 @@ pub struct Client {
 impl Client {
     /// Connects to this `DYNO_HOME`'s daemon, starting (or upgrading) it as needed.
     pub async fn connect(paths: &Paths) -> Result<Client> {
-        let c = Client { paths: paths.clone() };
+        let c = Client {
+            paths: paths.clone(),
+        };
         match c.status().await {
             Ok(s) if s.version == api::VERSION => return Ok(c),
             Ok(s) => {
@@ -47,7 +49,11 @@ impl Client {
                     api::VERSION
                 );
                 let _: serde_json::Value = c
-                    .request(Method::POST, "/daemon/stop", Some(&api::DaemonStop { keep_dynos: true }))
+                    .request(
+                        Method::POST,
+                        "/daemon/stop",
+                        Some(&api::DaemonStop { keep_dynos: true }),
+                    )
                     .await?;
                 c.wait_gone().await?;
             }
@@ -59,7 +65,9 @@ impl Client {
 
     /// Connects only if a daemon is already running.
     pub async fn existing(paths: &Paths) -> Option<Client> {
-        let c = Client { paths: paths.clone() };
+        let c = Client {
+            paths: paths.clone(),
+        };
         c.status().await.ok().map(|_| c)
     }
 
@@ -104,7 +112,10 @@ impl Client {
                 );
             }
             if Instant::now() > deadline {
-                bail!("the dyno daemon did not answer within 20 s; see {}", self.paths.daemon_log().display());
+                bail!(
+                    "the dyno daemon did not answer within 20 s; see {}",
+                    self.paths.daemon_log().display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -122,11 +133,17 @@ impl Client {
         Ok(())
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response<Incoming>> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>> {
         let stream = UnixStream::connect(self.paths.socket())
             .await
             .with_context(|| format!("connecting to {}", self.paths.socket().display()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -170,8 +187,10 @@ impl Client {
         let resp = self.send(Method::GET, path, None).await?;
         if !resp.status().is_success() {
             let bytes = resp.into_body().collect().await?.to_bytes();
-            let body: ErrorBody = serde_json::from_slice(&bytes)
-                .unwrap_or(ErrorBody { id: "unknown".into(), message: String::from_utf8_lossy(&bytes).into() });
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+                id: "unknown".into(),
+                message: String::from_utf8_lossy(&bytes).into(),
+            });
             bail!("{}", body.message);
         }
         let mut body = resp.into_body();

@@ -33,7 +33,10 @@ impl LogLine {
 
     /// Heroku's format: `2026-11-23T17:05:02.123456+00:00 app[web.1]: message`.
     pub fn format(&self) -> String {
-        format!("{} {}[{}]: {}", self.ts, self.source, self.dyno, self.message)
+        format!(
+            "{} {}[{}]: {}",
+            self.ts, self.source, self.dyno, self.message
+        )
     }
 }
 
@@ -76,12 +79,18 @@ impl Logs {
     pub fn subscribe(&self, app: &str, n: usize) -> (Vec<LogLine>, broadcast::Receiver<LogLine>) {
         self.with_app(app, |a| {
             let skip = a.history.len().saturating_sub(n);
-            (a.history.iter().skip(skip).cloned().collect(), a.tx.subscribe())
+            (
+                a.history.iter().skip(skip).cloned().collect(),
+                a.tx.subscribe(),
+            )
         })
     }
 
     pub fn forget(&self, app: &str) {
-        self.apps.lock().unwrap_or_else(|e| e.into_inner()).remove(app);
+        self.apps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(app);
     }
 
     pub fn rename(&self, old: &str, new: &str) {
@@ -118,7 +127,9 @@ mod tests {
         assert_eq!(msgs, vec!["1507", "1508", "1509"]);
         logs.platform("a", "web.1", "State changed from starting to up");
         let l = rx.try_recv().unwrap();
-        assert!(l.format().ends_with(" heroku[web.1]: State changed from starting to up"));
+        assert!(l
+            .format()
+            .ends_with(" heroku[web.1]: State changed from starting to up"));
         assert_eq!(logs.subscribe("a", 10_000).0.len(), HISTORY);
     }
 

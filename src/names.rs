@@ -30,7 +30,9 @@ pub fn from_dir_name(dir: &str) -> Option<String> {
         }
     }
     let out = out.trim_matches('-').to_string();
-    let out = out.trim_start_matches(|c: char| c.is_ascii_digit()).to_string();
+    let out = out
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .to_string();
     let mut out: String = out.chars().take(30).collect();
     while out.ends_with('-') {
         out.pop();
@@ -39,17 +41,52 @@ pub fn from_dir_name(dir: &str) -> Option<String> {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "ancient", "autumn", "billowing", "blooming", "calm", "cool", "crimson", "damp", "dark",
-    "dawn", "delicate", "divine", "dry", "evening", "falling", "floral", "fragrant", "frosty",
-    "gentle", "hidden", "icy", "lively", "misty", "morning", "muddy", "nameless", "obscure",
-    "peaceful", "polished", "quiet", "rough", "shrouded", "silent", "sparkling", "still",
-    "sweltering", "twilight", "wandering", "weathered", "young",
+    "ancient",
+    "autumn",
+    "billowing",
+    "blooming",
+    "calm",
+    "cool",
+    "crimson",
+    "damp",
+    "dark",
+    "dawn",
+    "delicate",
+    "divine",
+    "dry",
+    "evening",
+    "falling",
+    "floral",
+    "fragrant",
+    "frosty",
+    "gentle",
+    "hidden",
+    "icy",
+    "lively",
+    "misty",
+    "morning",
+    "muddy",
+    "nameless",
+    "obscure",
+    "peaceful",
+    "polished",
+    "quiet",
+    "rough",
+    "shrouded",
+    "silent",
+    "sparkling",
+    "still",
+    "sweltering",
+    "twilight",
+    "wandering",
+    "weathered",
+    "young",
 ];
 const NOUNS: &[&str] = &[
-    "bird", "brook", "bush", "cloud", "dew", "dream", "dust", "field", "fire", "firefly",
-    "flower", "fog", "forest", "frog", "glade", "grass", "haze", "hill", "lake", "leaf",
-    "meadow", "moon", "mountain", "night", "paper", "pine", "pond", "rain", "river", "sea",
-    "shadow", "sky", "smoke", "snow", "star", "sun", "surf", "thunder", "tree", "wave",
+    "bird", "brook", "bush", "cloud", "dew", "dream", "dust", "field", "fire", "firefly", "flower",
+    "fog", "forest", "frog", "glade", "grass", "haze", "hill", "lake", "leaf", "meadow", "moon",
+    "mountain", "night", "paper", "pine", "pond", "rain", "river", "sea", "shadow", "sky", "smoke",
+    "snow", "star", "sun", "surf", "thunder", "tree", "wave",
 ];
 
 /// `misty-meadow-12345`, as Heroku names apps.
@@ -72,7 +109,17 @@ mod tests {
         for ok in ["hello", "my-app-2", "abc"] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["../x", "Hello", "ab", "1abc", "a_b", "x-", "", "a/b", &"a".repeat(31)] {
+        for bad in [
+            "../x",
+            "Hello",
+            "ab",
+            "1abc",
+            "a_b",
+            "x-",
+            "",
+            "a/b",
+            &"a".repeat(31),
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
     }

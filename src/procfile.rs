@@ -44,8 +44,13 @@ impl Procfile {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if ["<<<<<<<", "=======", ">>>>>>>"].iter().any(|m| line.starts_with(m)) {
-                return Err(err("merge-conflict marker: resolve the conflict first".into()));
+            if ["<<<<<<<", "=======", ">>>>>>>"]
+                .iter()
+                .any(|m| line.starts_with(m))
+            {
+                return Err(err(
+                    "merge-conflict marker: resolve the conflict first".into()
+                ));
             }
             let Some((name, command)) = line.split_once(':') else {
                 return Err(err(format!(
@@ -64,7 +69,9 @@ impl Procfile {
                 )));
             }
             if name.len() > 30 {
-                return Err(err(format!("process type {name:?} is longer than 30 characters")));
+                return Err(err(format!(
+                    "process type {name:?} is longer than 30 characters"
+                )));
             }
             if command.is_empty() {
                 return Err(err(format!("process type {name:?} has no command")));
@@ -117,7 +124,10 @@ mod tests {
     #[test]
     fn spaces_around_colon_and_inline_hash() {
         let p = parse("  web   :  gunicorn app # not a comment \r\n").unwrap();
-        assert_eq!(p, vec![("web".into(), "gunicorn app # not a comment".into())]);
+        assert_eq!(
+            p,
+            vec![("web".into(), "gunicorn app # not a comment".into())]
+        );
     }
 
     #[test]

@@ -622,7 +622,9 @@ mod tests {
     #[test]
     fn releases_are_numbered_and_append_only() {
         let (s, a) = store_with_app();
-        let r1 = s.create_release(&a.id, None, &[], "Initial", "succeeded").unwrap();
+        let r1 = s
+            .create_release(&a.id, None, &[], "Initial", "succeeded")
+            .unwrap();
         let r2 = s
             .create_release(&a.id, None, &[("A".into(), "b".into())], "Set A", "pending")
             .unwrap();
@@ -630,21 +632,38 @@ mod tests {
         let conn = s.conn();
         // a succeeded release never changes
         assert!(conn
-            .execute("UPDATE releases SET status = 'failed' WHERE id = ?1", [&r1.id])
+            .execute(
+                "UPDATE releases SET status = 'failed' WHERE id = ?1",
+                [&r1.id]
+            )
             .is_err());
         assert!(conn
-            .execute("UPDATE releases SET description = 'x' WHERE id = ?1", [&r2.id])
+            .execute(
+                "UPDATE releases SET description = 'x' WHERE id = ?1",
+                [&r2.id]
+            )
             .is_err());
         // pending → succeeded once
-        conn.execute("UPDATE releases SET status = 'succeeded' WHERE id = ?1", [&r2.id])
-            .unwrap();
+        conn.execute(
+            "UPDATE releases SET status = 'succeeded' WHERE id = ?1",
+            [&r2.id],
+        )
+        .unwrap();
         assert!(conn
-            .execute("UPDATE releases SET status = 'failed' WHERE id = ?1", [&r2.id])
+            .execute(
+                "UPDATE releases SET status = 'failed' WHERE id = ?1",
+                [&r2.id]
+            )
             .is_err());
-        assert!(conn.execute("DELETE FROM releases WHERE id = ?1", [&r1.id]).is_err());
+        assert!(conn
+            .execute("DELETE FROM releases WHERE id = ?1", [&r1.id])
+            .is_err());
         drop(conn);
         assert_eq!(s.current_release(&a.id).unwrap().unwrap().version, 2);
-        assert_eq!(s.releases(&a.id).unwrap()[1].config, vec![("A".into(), "b".into())]);
+        assert_eq!(
+            s.releases(&a.id).unwrap()[1].config,
+            vec![("A".into(), "b".into())]
+        );
         // destroying the app takes its ledger with it
         s.delete_app(&a.id).unwrap();
         assert!(s.releases(&a.id).unwrap().is_empty());
@@ -654,17 +673,29 @@ mod tests {
     fn formation_follows_process_types() {
         let (s, a) = store_with_app();
         let types = |v: &[&str]| -> Vec<(String, String)> {
-            v.iter().map(|n| (n.to_string(), format!("run {n}"))).collect()
+            v.iter()
+                .map(|n| (n.to_string(), format!("run {n}")))
+                .collect()
         };
-        s.sync_formation(&a.id, &types(&["web", "worker", "release"])).unwrap();
+        s.sync_formation(&a.id, &types(&["web", "worker", "release"]))
+            .unwrap();
         let f = s.formation(&a.id).unwrap();
-        let q: Vec<_> = f.iter().map(|r| (r.process_type.as_str(), r.quantity)).collect();
+        let q: Vec<_> = f
+            .iter()
+            .map(|r| (r.process_type.as_str(), r.quantity))
+            .collect();
         assert_eq!(q, vec![("web", 1), ("worker", 0)]);
-        s.scale(&a.id, &[("web".into(), 3), ("worker".into(), 2)]).unwrap();
-        assert!(s.scale(&a.id, &[("web".into(), 1), ("nope".into(), 1)]).is_err());
+        s.scale(&a.id, &[("web".into(), 3), ("worker".into(), 2)])
+            .unwrap();
+        assert!(s
+            .scale(&a.id, &[("web".into(), 1), ("nope".into(), 1)])
+            .is_err());
         s.sync_formation(&a.id, &types(&["web", "clock"])).unwrap();
         let f = s.formation(&a.id).unwrap();
-        let q: Vec<_> = f.iter().map(|r| (r.process_type.as_str(), r.quantity)).collect();
+        let q: Vec<_> = f
+            .iter()
+            .map(|r| (r.process_type.as_str(), r.quantity))
+            .collect();
         assert_eq!(q, vec![("web", 3), ("clock", 0)]);
     }
 

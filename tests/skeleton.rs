@@ -13,10 +13,16 @@ fn up_serves_the_app_through_the_router_and_scales() {
     assert!(out.contains("-----> Creating app hello... done"), "{out}");
     assert!(out.contains("Release v1 created"), "{out}");
     let port = env.router_port();
-    assert!(out.contains(&format!("http://hello.localhost:{port}/")), "{out}");
+    assert!(
+        out.contains(&format!("http://hello.localhost:{port}/")),
+        "{out}"
+    );
 
     // The app answers through the router.
-    assert_eq!(env.get("hello", "/"), (200, "Hello from web.1\n".to_string()));
+    assert_eq!(
+        env.get("hello", "/"),
+        (200, "Hello from web.1\n".to_string())
+    );
 
     // -a defaults to the directory's app; a second `up` redeploys the same app.
     let out = env.ok(&["up"], Some(&dir));
@@ -58,11 +64,15 @@ fn up_serves_the_app_through_the_router_and_scales() {
 
     // Scaling to 0 leaves nothing of the app running; the router answers H14.
     env.ok(&["ps:scale", "web=0"], Some(&dir));
-    assert!(wait_until(Duration::from_secs(15), || env.dynos("hello").is_empty()));
+    assert!(wait_until(Duration::from_secs(15), || env
+        .dynos("hello")
+        .is_empty()));
     env.assert_nothing_left("ps:scale web=0");
     let (status, _) = env.get("hello", "/");
     assert_eq!(status, 503);
-    assert!(env.logs("hello").contains("at=error code=H14 desc=\"No web processes running\""));
+    assert!(env
+        .logs("hello")
+        .contains("at=error code=H14 desc=\"No web processes running\""));
 
     // Unknown host: 404.
     assert_eq!(env.get("nope", "/").0, 404);
@@ -83,13 +93,28 @@ fn apps_commands_follow_heroku() {
     assert_eq!(app["name"], "myapp");
     let port = env.router_port();
     assert_eq!(app["web_url"], format!("http://myapp.localhost:{port}/"));
-    for field in ["id", "created_at", "updated_at", "stack", "region", "owner", "build_stack", "maintenance"] {
-        assert!(!app[field].is_null(), "apps:info --json lacks {field}: {info}");
+    for field in [
+        "id",
+        "created_at",
+        "updated_at",
+        "stack",
+        "region",
+        "owner",
+        "build_stack",
+        "maintenance",
+    ] {
+        assert!(
+            !app[field].is_null(),
+            "apps:info --json lacks {field}: {info}"
+        );
     }
 
     env.ok(&["apps:rename", "renamed", "-a", "myapp"], None);
     assert!(env.run(&["apps:info", "-a", "myapp"], None).status.code() != Some(0));
-    assert_eq!(env.json(&["apps:info", "-a", "renamed", "--json"])["app"]["name"], "renamed");
+    assert_eq!(
+        env.json(&["apps:info", "-a", "renamed", "--json"])["app"]["name"],
+        "renamed"
+    );
 
     // destroy wants confirmation
     let err = env.fails(&["apps:destroy", "renamed"], None);
@@ -161,7 +186,13 @@ fn the_daemon_refuses_to_run_without_root() {
     std::fs::create_dir_all(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
     let o = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "apps"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "apps",
+        ])
         .env("DYNO_HOME", &home)
         .env("DYNO_ROUTER_ADDR", "127.0.0.1:0")
         .current_dir("/")
@@ -197,7 +228,10 @@ fn dynos_are_isolated_containers() {
     assert_eq!(env_vars["HEROKU_RELEASE_VERSION"], "v1");
 
     // Its own pid namespace: a handful of processes, the init as PID 1.
-    let pids: Vec<i32> = dyno_get(p1, "/pids").split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let pids: Vec<i32> = dyno_get(p1, "/pids")
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert!(pids.contains(&1) && pids.len() < 10, "{pids:?}");
     let daemon = env.daemon_pid().unwrap();
     assert!(!pids.contains(&daemon) || daemon < 10);
@@ -211,7 +245,10 @@ fn dynos_are_isolated_containers() {
     let shadow_seen = dyno_get(p1, "/exists?path=/etc/shadow");
     let _ = std::fs::remove_file(format!("/root/{marker}"));
     let _ = std::fs::remove_file(format!("/etc/{marker}"));
-    assert_eq!((root_seen.as_str(), etc_seen.as_str(), shadow_seen.as_str()), ("no", "no", "no"));
+    assert_eq!(
+        (root_seen.as_str(), etc_seen.as_str(), shadow_seen.as_str()),
+        ("no", "no", "no")
+    );
 
     // /usr is a read-only mount.
     let mountinfo = dyno_get(p1, "/mountinfo");
@@ -219,7 +256,14 @@ fn dynos_are_isolated_containers() {
         .lines()
         .find(|l| l.split_whitespace().nth(4) == Some("/usr"))
         .unwrap_or_else(|| panic!("no /usr mount: {mountinfo}"));
-    assert!(usr.split_whitespace().nth(5).unwrap().split(',').any(|o| o == "ro"), "{usr}");
+    assert!(
+        usr.split_whitespace()
+            .nth(5)
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{usr}"
+    );
     assert!(dyno_get(p1, "/write?path=/usr/x").starts_with("error"));
 
     // /app and /tmp are writable, and private to each dyno.
@@ -237,13 +281,25 @@ fn dynos_are_isolated_containers() {
             .iter()
             .any(|d| d["name"] == "web.1" && d["state"] == "up" && d["id"] != old_id)
     });
-    assert!(restarted, "web.1 was not restarted: {:#?}", env.dynos("probe"));
+    assert!(
+        restarted,
+        "web.1 was not restarted: {:#?}",
+        env.dynos("probe")
+    );
     let dynos = env.dynos("probe");
-    let p1 = dynos.iter().find(|d| d["name"] == "web.1").unwrap()["port"].as_u64().unwrap() as u16;
+    let p1 = dynos.iter().find(|d| d["name"] == "web.1").unwrap()["port"]
+        .as_u64()
+        .unwrap() as u16;
     assert_eq!(dyno_get(p1, "/exists?path=/app/written-by-web1"), "no");
     let logs = env.logs("probe");
-    assert!(logs.contains("heroku[web.1]: Process exited with status 3"), "{logs}");
-    assert!(logs.contains("heroku[web.1]: State changed from up to crashed"), "{logs}");
+    assert!(
+        logs.contains("heroku[web.1]: Process exited with status 3"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("heroku[web.1]: State changed from up to crashed"),
+        "{logs}"
+    );
 }
 
 fn cgroup_file(env: &Env, controller: &str, dyno_id: &str, file: &str) -> Option<String> {
@@ -262,7 +318,10 @@ fn limits_stop_fork_bombs_and_memory_hogs() {
     env.ok(&["up"], Some(&dir));
     env.ok(&["ps:scale", "web=1", "bomb=1"], Some(&dir));
     let dynos = env.wait_dynos_up("probe", &["web.1", "bomb.1"]);
-    let bomb_id = dynos.iter().find(|d| d["name"] == "bomb.1").unwrap()["id"].as_str().unwrap().to_string();
+    let bomb_id = dynos.iter().find(|d| d["name"] == "bomb.1").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // The fork bomb hits the pids limit and stays there.
     let max = cgroup_file(&env, "pids", &bomb_id, "pids.max").expect("bomb's pids cgroup");
@@ -270,14 +329,24 @@ fn limits_stop_fork_bombs_and_memory_hogs() {
     let capped = wait_until(Duration::from_secs(20), || {
         cgroup_file(&env, "pids", &bomb_id, "pids.current").as_deref() == Some("256")
     });
-    assert!(capped, "pids.current: {:?}", cgroup_file(&env, "pids", &bomb_id, "pids.current"));
+    assert!(
+        capped,
+        "pids.current: {:?}",
+        cgroup_file(&env, "pids", &bomb_id, "pids.current")
+    );
     // ... while the web dyno keeps answering.
     for _ in 0..5 {
         assert_eq!(env.get("probe", "/"), (200, "web.1".to_string()));
     }
     env.ok(&["ps:scale", "bomb=0"], Some(&dir));
-    assert!(wait_until(Duration::from_secs(20), || env.dynos("probe").len() == 1));
-    assert!(cgroup_file(&env, "pids", &bomb_id, "pids.max").is_none(), "bomb's cgroup is left");
+    assert!(wait_until(Duration::from_secs(20), || env
+        .dynos("probe")
+        .len()
+        == 1));
+    assert!(
+        cgroup_file(&env, "pids", &bomb_id, "pids.max").is_none(),
+        "bomb's cgroup is left"
+    );
 
     // A memory hog is OOM-killed at the hard limit (2 × the 512 MB quota).
     env.ok(&["ps:scale", "hog=1"], Some(&dir));
@@ -288,7 +357,8 @@ fn limits_stop_fork_bombs_and_memory_hogs() {
         }
         !hog_id.is_empty()
     }));
-    let limit = cgroup_file(&env, "memory", &hog_id, "memory.limit_in_bytes").expect("hog's memory cgroup");
+    let limit =
+        cgroup_file(&env, "memory", &hog_id, "memory.limit_in_bytes").expect("hog's memory cgroup");
     assert_eq!(limit, (1024u64 * 1024 * 1024).to_string());
     let mut failcnt = 0u64;
     let mut oom_kills = 0u64;
@@ -297,18 +367,33 @@ fn limits_stop_fork_bombs_and_memory_hogs() {
             failcnt = failcnt.max(f.parse().unwrap_or(0));
         }
         if let Some(o) = cgroup_file(&env, "memory", &hog_id, "memory.oom_control") {
-            let n = o.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.parse().ok());
+            let n = o
+                .lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.parse().ok());
             oom_kills = oom_kills.max(n.unwrap_or(0));
         }
-        env.logs("probe").contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)")
+        env.logs("probe")
+            .contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)")
     });
     let logs = env.logs("probe");
-    assert!(logs.contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)"), "{logs}");
-    assert!(logs.contains("heroku[hog.1]: Process exited with status 137"), "{logs}");
+    assert!(
+        logs.contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("heroku[hog.1]: Process exited with status 137"),
+        "{logs}"
+    );
     assert!(!logs.contains("hog survived"), "{logs}");
-    assert!(failcnt > 0 || oom_kills > 0, "the cgroup never hit its limit (failcnt {failcnt}, oom_kill {oom_kills})");
+    assert!(
+        failcnt > 0 || oom_kills > 0,
+        "the cgroup never hit its limit (failcnt {failcnt}, oom_kill {oom_kills})"
+    );
     env.ok(&["ps:scale", "hog=0", "web=0"], Some(&dir));
-    assert!(wait_until(Duration::from_secs(20), || env.dynos("probe").is_empty()));
+    assert!(wait_until(Duration::from_secs(20), || env
+        .dynos("probe")
+        .is_empty()));
     env.assert_nothing_left("scaling everything to 0");
 }
 
@@ -365,9 +450,15 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
     // kill -9 of the daemon: the dyno keeps running and the next daemon re-adopts it.
     let daemon = env.daemon_pid().unwrap();
     unsafe { libc::kill(daemon, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(5), || env.daemon_pid().is_none() || env.daemon_pid() != Some(daemon)));
+    assert!(wait_until(Duration::from_secs(5), || env
+        .daemon_pid()
+        .is_none()
+        || env.daemon_pid() != Some(daemon)));
     let after = env.wait_dynos_up("hello", &["web.1"]);
-    assert_eq!(before[0]["id"], after[0]["id"], "the dyno was replaced, not re-adopted");
+    assert_eq!(
+        before[0]["id"], after[0]["id"],
+        "the dyno was replaced, not re-adopted"
+    );
     assert_eq!(env.get("hello", "/").0, 200);
 
     // daemon:stop --keep-dynos (an upgrade) also leaves it running for the next daemon.
@@ -385,7 +476,10 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let old_cgroups = env.cgroups();
-    assert!(!old_cgroups.is_empty(), "the planted leftovers should include the cgroup");
+    assert!(
+        !old_cgroups.is_empty(),
+        "the planted leftovers should include the cgroup"
+    );
     let fresh = env.wait_dynos_up("hello", &["web.1"]);
     assert_ne!(before[0]["id"], fresh[0]["id"]);
     for cg in old_cgroups {
@@ -413,7 +507,11 @@ fn two_daemons_run_side_by_side() {
     // Stopping (and restarting) one daemon touches nothing of the other.
     a.ok(&["daemon:stop"], None);
     a.assert_nothing_left("daemon:stop of a");
-    let ids: std::collections::BTreeSet<_> = b.cgroups().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+    let ids: std::collections::BTreeSet<_> = b
+        .cgroups()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 1, "b's one dyno keeps its cgroup: {ids:?}");
     assert_eq!(b.get("hello", "/").0, 200);
     a.ok(&["apps"], None);

@@ -23,7 +23,12 @@ pub async fn list(paths: &Paths, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn create(paths: &Paths, name: Option<String>, link_dir: bool, json: bool) -> Result<i32> {
+pub async fn create(
+    paths: &Paths,
+    name: Option<String>,
+    link_dir: bool,
+    json: bool,
+) -> Result<i32> {
     if let Some(n) = &name {
         crate::names::validate(n).map_err(anyhow::Error::msg)?;
     }
@@ -50,7 +55,10 @@ pub async fn link(c: &Client, app: &str) -> Result<()> {
         .request(
             Method::PUT,
             "/local/dirs",
-            Some(&api::DirApp { dir: dir.to_string_lossy().into(), app: Some(app.into()) }),
+            Some(&api::DirApp {
+                dir: dir.to_string_lossy().into(),
+                app: Some(app.into()),
+            }),
         )
         .await?;
     Ok(())
@@ -83,10 +91,25 @@ pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     println!("=== {}", app.name);
     let row = |k: &str, v: String| println!("{:<15}{}", format!("{k}:"), v);
     row("Dynos", dyno_line.join(", "));
-    row("Release", current.map(|r| format!("v{}", r.version)).unwrap_or_else(|| "none".into()));
-    row("Slug Size", app.slug_size.map(crate::build::human_size).unwrap_or_default());
+    row(
+        "Release",
+        current
+            .map(|r| format!("v{}", r.version))
+            .unwrap_or_else(|| "none".into()),
+    );
+    row(
+        "Slug Size",
+        app.slug_size
+            .map(crate::build::human_size)
+            .unwrap_or_default(),
+    );
     row("Stack", app.stack.name.clone());
-    row("Buildpack", app.buildpack_provided_description.clone().unwrap_or_default());
+    row(
+        "Buildpack",
+        app.buildpack_provided_description
+            .clone()
+            .unwrap_or_default(),
+    );
     row("Created", app.created_at.clone());
     row("Web URL", app.web_url.clone());
     Ok(0)
@@ -113,7 +136,13 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
         }
     }
     eprint!("Destroying {name} (including all add-ons)... ");
-    let _: api::App = c.request(Method::DELETE, &format!("/apps/{}", enc(&name)), None::<&()>).await?;
+    let _: api::App = c
+        .request(
+            Method::DELETE,
+            &format!("/apps/{}", enc(&name)),
+            None::<&()>,
+        )
+        .await?;
     eprintln!("done");
     Ok(0)
 }
@@ -126,7 +155,9 @@ pub async fn rename(paths: &Paths, arg: AppArg, newname: &str) -> Result<i32> {
         .request(
             Method::PATCH,
             &format!("/apps/{}", enc(&name)),
-            Some(&api::AppUpdate { name: Some(newname.to_string()) }),
+            Some(&api::AppUpdate {
+                name: Some(newname.to_string()),
+            }),
         )
         .await?;
     println!("Renaming {name} to {}... done", app.name);

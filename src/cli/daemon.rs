@@ -10,9 +10,20 @@ pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
         println!("No dyno daemon runs for {}", paths.home.display());
         return Ok(0);
     };
-    eprint!("Stopping the dyno daemon{}... ", if keep_dynos { " (dynos keep running)" } else { " and its dynos" });
+    eprint!(
+        "Stopping the dyno daemon{}... ",
+        if keep_dynos {
+            " (dynos keep running)"
+        } else {
+            " and its dynos"
+        }
+    );
     let _: serde_json::Value = c
-        .request(Method::POST, "/daemon/stop", Some(&crate::api::DaemonStop { keep_dynos }))
+        .request(
+            Method::POST,
+            "/daemon/stop",
+            Some(&crate::api::DaemonStop { keep_dynos }),
+        )
         .await?;
     c.wait_gone().await?;
     eprintln!("done");

@@ -22,7 +22,12 @@ pub async fn logs(
         .request(
             Method::POST,
             &format!("/apps/{}/log-sessions", enc(&name)),
-            Some(&api::LogSessionCreate { lines: Some(num), tail: Some(tail), dyno, source }),
+            Some(&api::LogSessionCreate {
+                lines: Some(num),
+                tail: Some(tail),
+                dyno,
+                source,
+            }),
         )
         .await?;
     let mut out = std::io::stdout().lock();

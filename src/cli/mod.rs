@@ -178,13 +178,25 @@ async fn run(cmd: Command) -> Result<i32> {
     match cmd {
         Command::Up { app } => up::up(&paths, app).await,
         Command::Apps { json } => apps::list(&paths, json).await,
-        Command::AppsCreate { name, no_remote, json } => apps::create(&paths, name, !no_remote, json).await,
+        Command::AppsCreate {
+            name,
+            no_remote,
+            json,
+        } => apps::create(&paths, name, !no_remote, json).await,
         Command::AppsInfo { app, json } => apps::info(&paths, app, json).await,
-        Command::AppsDestroy { name, app, confirm } => apps::destroy(&paths, name.or(app.app), confirm).await,
+        Command::AppsDestroy { name, app, confirm } => {
+            apps::destroy(&paths, name.or(app.app), confirm).await
+        }
         Command::AppsRename { newname, app } => apps::rename(&paths, app, &newname).await,
         Command::Ps { app, json } => ps::list(&paths, app, json).await,
         Command::PsScale { changes, app } => ps::scale(&paths, app, &changes).await,
-        Command::Logs { app, num, tail, dyno, source } => logs::logs(&paths, app, num, tail, dyno, source).await,
+        Command::Logs {
+            app,
+            num,
+            tail,
+            dyno,
+            source,
+        } => logs::logs(&paths, app, num, tail, dyno, source).await,
         Command::Releases { app, num, json } => releases::list(&paths, app, num, json).await,
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
@@ -215,7 +227,10 @@ pub async fn resolve_app(client: &Client, arg: &AppArg) -> Result<String> {
     if let Some(a) = app_from_dir_record(client, &cwd).await? {
         return Ok(a);
     }
-    bail!("no app specified and none is linked to {}: pass -a APP (or run `dyno up` here first)", cwd.display())
+    bail!(
+        "no app specified and none is linked to {}: pass -a APP (or run `dyno up` here first)",
+        cwd.display()
+    )
 }
 
 /// The app named by a git remote called `dyno` (its URL ends in `/<app>.git` or `/<app>`).
@@ -276,7 +291,9 @@ pub fn ago(rfc3339: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
         return rfc3339.to_string();
     };
-    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match s {
         s if s < 60 => format!("{s}s ago"),
         s if s < 3600 => format!("{}m ago", s / 60),

@@ -28,7 +28,10 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
                 println!();
             }
             last_type = d.process_type.clone();
-            let n = dynos.iter().filter(|x| x.process_type == d.process_type).count();
+            let n = dynos
+                .iter()
+                .filter(|x| x.process_type == d.process_type)
+                .count();
             let cmd = formation
                 .iter()
                 .find(|f| f.process_type == d.process_type)
@@ -46,7 +49,14 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
         } else {
             d.state.clone()
         };
-        println!("{}: {} {} (~ {}) v{}", d.name, state, d.updated_at, ago(&d.created_at), d.release.version);
+        println!(
+            "{}: {} {} (~ {}) v{}",
+            d.name,
+            state,
+            d.updated_at,
+            ago(&d.created_at),
+            d.release.version
+        );
     }
     Ok(0)
 }
@@ -60,7 +70,9 @@ pub enum Change {
 }
 
 pub fn parse_change(s: &str) -> Result<Change> {
-    let bad = || anyhow::anyhow!("invalid scale argument {s:?}: use TYPE=N, TYPE+N or TYPE-N (e.g. web=3)");
+    let bad = || {
+        anyhow::anyhow!("invalid scale argument {s:?}: use TYPE=N, TYPE+N or TYPE-N (e.g. web=3)")
+    };
     let pos = s.find(['=', '+', '-'].as_slice()).ok_or_else(bad)?;
     // A dash inside a type name (`my-worker=2`) belongs to the name when `=` follows.
     let pos = match s.find('=') {
@@ -84,7 +96,10 @@ pub fn parse_change(s: &str) -> Result<Change> {
 }
 
 pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32> {
-    let parsed: Vec<Change> = changes.iter().map(|s| parse_change(s)).collect::<Result<_>>()?;
+    let parsed: Vec<Change> = changes
+        .iter()
+        .map(|s| parse_change(s))
+        .collect::<Result<_>>()?;
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
@@ -93,7 +108,10 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
         let (ptype, q) = match ch {
             Change::Set(t, n) => (t, n),
             Change::Add(t, n) => {
-                let cur = formation.iter().find(|f| f.process_type == t).map(|f| f.quantity as i64);
+                let cur = formation
+                    .iter()
+                    .find(|f| f.process_type == t)
+                    .map(|f| f.quantity as i64);
                 let Some(cur) = cur else {
                     bail!("no process type {t} on {name}");
                 };
@@ -103,12 +121,24 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
                 (t, cur + n)
             }
         };
-        updates.push(api::FormationUpdate { process_type: ptype, quantity: Some(q), size: None, dyno_size: None });
+        updates.push(api::FormationUpdate {
+            process_type: ptype,
+            quantity: Some(q),
+            size: None,
+            dyno_size: None,
+        });
     }
-    let summary: Vec<String> = updates.iter().map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0))).collect();
+    let summary: Vec<String> = updates
+        .iter()
+        .map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0)))
+        .collect();
     eprint!("Scaling dynos... ");
     let f: Vec<api::Formation> = c
-        .request(Method::PATCH, &format!("/apps/{}/formation", enc(&name)), Some(&api::FormationBatchUpdate { updates }))
+        .request(
+            Method::PATCH,
+            &format!("/apps/{}/formation", enc(&name)),
+            Some(&api::FormationBatchUpdate { updates }),
+        )
         .await?;
     let _ = f;
     eprintln!("done, now running {}", summary.join(", "));
@@ -122,11 +152,23 @@ mod tests {
     #[test]
     fn parses_scale_arguments() {
         assert_eq!(parse_change("web=3").unwrap(), Change::Set("web".into(), 3));
-        assert_eq!(parse_change("web=2:basic").unwrap(), Change::Set("web".into(), 2));
+        assert_eq!(
+            parse_change("web=2:basic").unwrap(),
+            Change::Set("web".into(), 2)
+        );
         assert_eq!(parse_change("web+1").unwrap(), Change::Add("web".into(), 1));
-        assert_eq!(parse_change("worker-2").unwrap(), Change::Add("worker".into(), -2));
-        assert_eq!(parse_change("my-worker=2").unwrap(), Change::Set("my-worker".into(), 2));
-        assert!(parse_change("web=-1").unwrap_err().to_string().contains("0 or more"));
+        assert_eq!(
+            parse_change("worker-2").unwrap(),
+            Change::Add("worker".into(), -2)
+        );
+        assert_eq!(
+            parse_change("my-worker=2").unwrap(),
+            Change::Set("my-worker".into(), 2)
+        );
+        assert!(parse_change("web=-1")
+            .unwrap_err()
+            .to_string()
+            .contains("0 or more"));
         assert!(parse_change("web").is_err());
         assert!(parse_change("=3").is_err());
         assert!(parse_change("web=x").is_err());

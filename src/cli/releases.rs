@@ -23,7 +23,13 @@ pub async fn list(paths: &Paths, arg: AppArg, num: usize, json: bool) -> Result<
             s => format!(" ({s})"),
         };
         let current = if r.current { "  (current)" } else { "" };
-        println!("v{:<4} {}{status}  {}  {}{current}", r.version, r.description, r.user.email, ago(&r.created_at));
+        println!(
+            "v{:<4} {}{status}  {}  {}{current}",
+            r.version,
+            r.description,
+            r.user.email,
+            ago(&r.created_at)
+        );
     }
     Ok(0)
 }

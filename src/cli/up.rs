@@ -30,10 +30,15 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
             None => match app_from_dir_record(&c, &dir).await? {
                 Some(a) => a,
                 None => {
-                    let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let base = dir
+                        .file_name()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     match crate::names::from_dir_name(&base) {
                         Some(n) => n,
-                        None => bail!("{base:?} cannot be turned into an app name: pass --app NAME"),
+                        None => {
+                            bail!("{base:?} cannot be turned into an app name: pass --app NAME")
+                        }
                     }
                 }
             },
@@ -43,10 +48,21 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
 
     let app: api::App = match c.get::<api::App>(&format!("/apps/{}", enc(&name))).await {
         Ok(a) => a,
-        Err(e) if e.downcast_ref::<ApiError>().is_some_and(|e| e.status == StatusCode::NOT_FOUND) => {
+        Err(e)
+            if e.downcast_ref::<ApiError>()
+                .is_some_and(|e| e.status == StatusCode::NOT_FOUND) =>
+        {
             print!("-----> Creating app {name}... ");
             std::io::stdout().flush()?;
-            let a: api::App = c.request(Method::POST, "/apps", Some(&api::AppCreate { name: Some(name.clone()) })).await?;
+            let a: api::App = c
+                .request(
+                    Method::POST,
+                    "/apps",
+                    Some(&api::AppCreate {
+                        name: Some(name.clone()),
+                    }),
+                )
+                .await?;
             println!("done");
             a
         }
@@ -60,7 +76,9 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         .request(
             Method::POST,
             &format!("/apps/{}/builds", enc(&app.name)),
-            Some(&api::BuildCreate { source_dir: dir.to_string_lossy().into() }),
+            Some(&api::BuildCreate {
+                source_dir: dir.to_string_lossy().into(),
+            }),
         )
         .await?;
     let mut out = std::io::stdout();
@@ -69,16 +87,27 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         let _ = out.flush();
     })
     .await?;
-    let build: api::Build = c.get(&format!("/apps/{}/builds/{}", enc(&app.name), build.id)).await?;
+    let build: api::Build = c
+        .get(&format!("/apps/{}/builds/{}", enc(&app.name), build.id))
+        .await?;
     if build.status != "succeeded" {
         bail!(
             "build failed: {}; the app's running release is unchanged",
             build.error.unwrap_or_else(|| "see the output above".into())
         );
     }
-    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&app.name))).await?;
-    let web = formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity);
-    let scaled: Vec<String> = formation.iter().filter(|f| f.quantity > 0).map(|f| format!("{}={}", f.process_type, f.quantity)).collect();
+    let formation: Vec<api::Formation> = c
+        .get(&format!("/apps/{}/formation", enc(&app.name)))
+        .await?;
+    let web = formation
+        .iter()
+        .find(|f| f.process_type == "web")
+        .map_or(0, |f| f.quantity);
+    let scaled: Vec<String> = formation
+        .iter()
+        .filter(|f| f.quantity > 0)
+        .map(|f| format!("{}={}", f.process_type, f.quantity))
+        .collect();
     if !scaled.is_empty() {
         print!("-----> Scaling {}... ", scaled.join(" "));
         std::io::stdout().flush()?;
@@ -98,7 +127,11 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
     if !others.is_empty() {
         println!(
             "       Scale other process types with `dyno ps:scale {}`",
-            others.iter().map(|t| format!("{t}=1")).collect::<Vec<_>>().join(" ")
+            others
+                .iter()
+                .map(|t| format!("{t}=1"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     tracing::debug!("deployed in {:?}", started.elapsed());
@@ -107,7 +140,12 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
 
 /// Waits until the release's dynos are up (web dynos answer on their port), with a spinner on a
 /// terminal; tells the user to look at the logs when they crash instead.
-async fn wait_up(c: &Client, app: &str, build: &api::Build, formation: &[api::Formation]) -> Result<()> {
+async fn wait_up(
+    c: &Client,
+    app: &str,
+    build: &api::Build,
+    formation: &[api::Formation],
+) -> Result<()> {
     let version = build.release.as_ref().map_or(0, |r| r.version);
     let want: u32 = formation.iter().map(|f| f.quantity).sum();
     let spinner = std::io::stderr().is_terminal().then(|| {
@@ -119,16 +157,24 @@ async fn wait_up(c: &Client, app: &str, build: &api::Build, formation: &[api::Fo
     let deadline = Instant::now() + Duration::from_secs(90);
     let result = loop {
         let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(app))).await?;
-        let current: Vec<&api::Dyno> = dynos.iter().filter(|d| d.release.version == version).collect();
+        let current: Vec<&api::Dyno> = dynos
+            .iter()
+            .filter(|d| d.release.version == version)
+            .collect();
         let up = current.iter().filter(|d| d.state == "up").count() as u32;
         if up >= want {
             break Ok(());
         }
         if let Some(d) = current.iter().find(|d| d.state == "crashed") {
-            break Err(anyhow::anyhow!("{} crashed: see `dyno logs -a {app}`", d.name));
+            break Err(anyhow::anyhow!(
+                "{} crashed: see `dyno logs -a {app}`",
+                d.name
+            ));
         }
         if Instant::now() > deadline {
-            break Err(anyhow::anyhow!("dynos not up after 90 s: see `dyno logs -a {app}`"));
+            break Err(anyhow::anyhow!(
+                "dynos not up after 90 s: see `dyno logs -a {app}`"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -51,16 +51,28 @@ struct Fail(StatusCode, &'static str, String);
 
 impl From<anyhow::Error> for Fail {
     fn from(e: anyhow::Error) -> Self {
-        Fail(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("{e:#}"))
+        Fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            format!("{e:#}"),
+        )
     }
 }
 
 fn not_found(what: &str) -> Fail {
-    Fail(StatusCode::NOT_FOUND, "not_found", format!("Couldn't find that {what}."))
+    Fail(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("Couldn't find that {what}."),
+    )
 }
 
 fn invalid(msg: impl Into<String>) -> Fail {
-    Fail(StatusCode::UNPROCESSABLE_ENTITY, "invalid_params", msg.into())
+    Fail(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_params",
+        msg.into(),
+    )
 }
 
 fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
@@ -106,7 +118,11 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
         .await
         .map_err(|e| invalid(format!("reading the request: {e}")))?
         .to_bytes();
-    let bytes = if bytes.is_empty() { Bytes::from_static(b"{}") } else { bytes };
+    let bytes = if bytes.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        bytes
+    };
     serde_json::from_slice(&bytes).map_err(|e| invalid(format!("invalid request body: {e}")))
 }
 
@@ -128,8 +144,11 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -144,16 +163,31 @@ fn decode(s: &str) -> String {
 async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let result = route(&d, method, &segs, req).await;
     match result {
         Ok(r) => r,
-        Err(Fail(status, id, message)) => json(status, &ErrorBody { id: id.into(), message }),
+        Err(Fail(status, id, message)) => json(
+            status,
+            &ErrorBody {
+                id: id.into(),
+                message,
+            },
+        ),
     }
 }
 
-async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Incoming>) -> Result<Resp, Fail> {
+async fn route(
+    d: &Arc<Daemon>,
+    method: Method,
+    segs: &[&str],
+    req: Request<Incoming>,
+) -> Result<Resp, Fail> {
     use Method as M;
     match (&method, segs) {
         (&M::GET, ["daemon"]) => ok(&api::DaemonStatus {
@@ -226,12 +260,22 @@ async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Inco
         }
         (&M::GET, ["apps", app, "builds", id]) => {
             let a = find_app(d, app)?;
-            let b = d.store.build(id)?.filter(|b| b.app_id == a.id).ok_or_else(|| not_found("build"))?;
+            let b = d
+                .store
+                .build(id)?
+                .filter(|b| b.app_id == a.id)
+                .ok_or_else(|| not_found("build"))?;
             ok(&build_json(d, &a, &b))
         }
         (&M::GET, ["apps", app, "builds", id, "output"]) => {
             let _a = find_app(d, app)?;
-            let out = d.builds.lock().unwrap().get(*id).cloned().ok_or_else(|| not_found("build"))?;
+            let out = d
+                .builds
+                .lock()
+                .unwrap()
+                .get(*id)
+                .cloned()
+                .ok_or_else(|| not_found("build"))?;
             let (tx, rx) = mpsc::channel(64);
             tokio::spawn(async move {
                 let mut from = 0;
@@ -261,7 +305,10 @@ async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Inco
             }
             Ok(json(
                 StatusCode::CREATED,
-                &api::LogSession { id: crate::store::new_id(), logplex_url: url },
+                &api::LogSession {
+                    id: crate::store::new_id(),
+                    logplex_url: url,
+                },
             ))
         }
         (&M::GET, ["apps", app, "log-stream"]) => {
@@ -297,7 +344,9 @@ async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Inco
                         }
                         Ok(_) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            let msg = format!("Error L10 (output buffer overflow): {n} messages dropped\n");
+                            let msg = format!(
+                                "Error L10 (output buffer overflow): {n} messages dropped\n"
+                            );
                             if tx.send(Bytes::from(msg)).await.is_err() {
                                 return;
                             }
@@ -310,7 +359,11 @@ async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Inco
         }
         (&M::GET, ["local", "dirs"]) => {
             let q = query(&req);
-            let dir = q.iter().find(|(k, _)| k == "dir").map(|(_, v)| v.clone()).unwrap_or_default();
+            let dir = q
+                .iter()
+                .find(|(k, _)| k == "dir")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             let app = d.store.dir_app(&dir)?;
             ok(&api::DirApp { dir, app })
         }
@@ -318,9 +371,16 @@ async fn route(d: &Arc<Daemon>, method: Method, segs: &[&str], req: Request<Inco
             let b: api::DirApp = body(req).await?;
             let a = find_app(d, b.app.as_deref().unwrap_or(""))?;
             d.store.set_dir_app(&b.dir, &a.id)?;
-            ok(&api::DirApp { dir: b.dir, app: Some(a.name) })
+            ok(&api::DirApp {
+                dir: b.dir,
+                app: Some(a.name),
+            })
         }
-        _ => Err(Fail(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {method} /{}", segs.join("/")))),
+        _ => Err(Fail(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such endpoint: {method} /{}", segs.join("/")),
+        )),
     }
 }
 
@@ -333,7 +393,11 @@ fn create_app(d: &Arc<Daemon>, name: Option<String>) -> Result<Resp, Fail> {
         Some(n) => {
             crate::names::validate(&n).map_err(invalid)?;
             if d.store.app(&n)?.is_some() {
-                return Err(Fail(StatusCode::CONFLICT, "invalid_params", format!("Name {n} is already taken")));
+                return Err(Fail(
+                    StatusCode::CONFLICT,
+                    "invalid_params",
+                    format!("Name {n} is already taken"),
+                ));
             }
             n
         }
@@ -355,7 +419,11 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
     }
     crate::names::validate(name).map_err(invalid)?;
     if d.store.app(name)?.is_some() {
-        return Err(Fail(StatusCode::CONFLICT, "invalid_params", format!("Name {name} is already taken")));
+        return Err(Fail(
+            StatusCode::CONFLICT,
+            "invalid_params",
+            format!("Name {name} is already taken"),
+        ));
     }
     d.store.rename_app(&a.id, name)?;
     d.routes.remove(&a.name);
@@ -365,12 +433,26 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
 }
 
 async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
-    d.store.scale(&a.id, &d.store.formation(&a.id)?.iter().map(|f| (f.process_type.clone(), 0)).collect::<Vec<_>>())?;
+    d.store.scale(
+        &a.id,
+        &d.store
+            .formation(&a.id)?
+            .iter()
+            .map(|f| (f.process_type.clone(), 0))
+            .collect::<Vec<_>>(),
+    )?;
     manager::reconcile(d, &a.id).await?;
     // Wait until its dynos are gone, so the caller sees nothing left.
-    let deadline = tokio::time::Instant::now() + d.settings.stop_timeout + std::time::Duration::from_secs(10);
-    while d.manager.entries(&a.id).iter().any(|e| e.handle.is_some()) && tokio::time::Instant::now() < deadline {
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(100), d.dyno_gone.notified()).await;
+    let deadline =
+        tokio::time::Instant::now() + d.settings.stop_timeout + std::time::Duration::from_secs(10);
+    while d.manager.entries(&a.id).iter().any(|e| e.handle.is_some())
+        && tokio::time::Instant::now() < deadline
+    {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            d.dyno_gone.notified(),
+        )
+        .await;
     }
     d.store.delete_app(&a.id)?;
     d.routes.remove(&a.name);
@@ -391,13 +473,27 @@ fn scale(d: &Arc<Daemon>, a: &AppRow, b: api::FormationBatchUpdate) -> Result<()
                 format!(
                     "Couldn't find that process type ({}). This app has: {}",
                     u.process_type,
-                    if known.is_empty() { "no process types yet (deploy first)".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "no process types yet (deploy first)".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
         match u.quantity {
-            Some(q) if q < 0 => return Err(invalid(format!("quantity for {} must be 0 or more, not {q}", u.process_type))),
-            Some(q) if q > 100 => return Err(invalid(format!("quantity for {} must be at most 100", u.process_type))),
+            Some(q) if q < 0 => {
+                return Err(invalid(format!(
+                    "quantity for {} must be 0 or more, not {q}",
+                    u.process_type
+                )))
+            }
+            Some(q) if q > 100 => {
+                return Err(invalid(format!(
+                    "quantity for {} must be at most 100",
+                    u.process_type
+                )))
+            }
             Some(q) => updates.push((u.process_type, q as u32)),
             None => {}
         }
@@ -414,7 +510,10 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
     let slug = current
         .and_then(|r| r.slug_id.as_deref())
         .and_then(|id| d.store.slug(id).ok().flatten());
-    let stack = api::IdName { id: "00000000-0000-4000-8000-000000000001".into(), name: crate::build::STACK.into() };
+    let stack = api::IdName {
+        id: "00000000-0000-4000-8000-000000000001".into(),
+        name: crate::build::STACK.into(),
+    };
     api::App {
         id: a.id.clone(),
         name: a.name.clone(),
@@ -425,7 +524,10 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
         git_url: None,
         stack: stack.clone(),
         build_stack: stack,
-        region: api::IdName { id: "00000000-0000-4000-8000-000000000002".into(), name: "local".into() },
+        region: api::IdName {
+            id: "00000000-0000-4000-8000-000000000002".into(),
+            name: "local".into(),
+        },
         owner: owner(),
         maintenance: false,
         buildpack_provided_description: slug.as_ref().and_then(|s| s.buildpack.clone()),
@@ -441,7 +543,10 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
 }
 
 fn owner() -> api::Owner {
-    api::Owner { email: "user@localhost".into(), id: "00000000-0000-4000-8000-000000000000".into() }
+    api::Owner {
+        email: "user@localhost".into(),
+        id: "00000000-0000-4000-8000-000000000000".into(),
+    }
 }
 
 fn formation_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Formation>, Fail> {
@@ -450,7 +555,10 @@ fn formation_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Formation>, Fail> {
         .into_iter()
         .map(|f| api::Formation {
             id: f.id,
-            app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+            app: api::IdName {
+                id: a.id.clone(),
+                name: a.name.clone(),
+            },
             process_type: f.process_type,
             command: f.command,
             quantity: f.quantity,
@@ -463,13 +571,20 @@ fn formation_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Formation>, Fail> {
 
 fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
     let rows = d.store.releases(&a.id)?;
-    let current = rows.iter().rev().find(|r| r.status == "succeeded").map(|r| r.id.clone());
+    let current = rows
+        .iter()
+        .rev()
+        .find(|r| r.status == "succeeded")
+        .map(|r| r.id.clone());
     Ok(rows
         .into_iter()
         .map(|r| api::Release {
             current: Some(&r.id) == current.as_ref(),
             id: r.id,
-            app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+            app: api::IdName {
+                id: a.id.clone(),
+                name: a.name.clone(),
+            },
             version: r.version,
             description: r.description,
             status: r.status,
@@ -483,27 +598,48 @@ fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
 }
 
 fn build_json(d: &Daemon, a: &AppRow, b: &crate::store::BuildRow) -> api::Build {
-    let slug = b.slug_id.as_deref().and_then(|id| d.store.slug(id).ok().flatten());
+    let slug = b
+        .slug_id
+        .as_deref()
+        .and_then(|id| d.store.slug(id).ok().flatten());
     let release = b.release_id.as_deref().and_then(|id| {
-        d.store.releases(&a.id).ok()?.into_iter().find(|r| r.id == id)
+        d.store
+            .releases(&a.id)
+            .ok()?
+            .into_iter()
+            .find(|r| r.id == id)
     });
     api::Build {
         id: b.id.clone(),
-        app: api::IdName { id: a.id.clone(), name: a.name.clone() },
+        app: api::IdName {
+            id: a.id.clone(),
+            name: a.name.clone(),
+        },
         status: b.status.clone(),
         buildpacks: b
             .buildpack
             .iter()
-            .map(|n| api::BuildpackRef { url: n.clone(), name: n.clone() })
+            .map(|n| api::BuildpackRef {
+                url: n.clone(),
+                name: n.clone(),
+            })
             .collect(),
         output_stream_url: format!("/apps/{}/builds/{}/output", a.id, b.id),
-        release: release.map(|r| api::ReleaseRef { id: r.id, version: r.version }),
+        release: release.map(|r| api::ReleaseRef {
+            id: r.id,
+            version: r.version,
+        }),
         slug: b.slug_id.clone().map(|id| api::SlugRef { id }),
-        source_blob: api::SourceBlob { url: format!("file://{}", b.source_dir), version: b.source_version.clone() },
+        source_blob: api::SourceBlob {
+            url: format!("file://{}", b.source_dir),
+            version: b.source_version.clone(),
+        },
         created_at: b.created_at.clone(),
         updated_at: b.updated_at.clone(),
         error: b.error.clone(),
-        process_types: slug.map(|s| s.process_types.into_iter().map(|(n, _)| n).collect()).unwrap_or_default(),
+        process_types: slug
+            .map(|s| s.process_types.into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default(),
     }
 }
 

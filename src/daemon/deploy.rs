@@ -10,9 +10,14 @@ use std::sync::Arc;
 
 /// Starts a build in the background; its output is in `d.builds[build.id]`.
 pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Result<BuildRow> {
-    let build = d.store.create_build(&app.id, &source_dir.to_string_lossy())?;
+    let build = d
+        .store
+        .create_build(&app.id, &source_dir.to_string_lossy())?;
     let out = Arc::new(BuildOutput::default());
-    d.builds.lock().unwrap().insert(build.id.clone(), out.clone());
+    d.builds
+        .lock()
+        .unwrap()
+        .insert(build.id.clone(), out.clone());
     let d = d.clone();
     let app = app.clone();
     let b = build.clone();
@@ -28,11 +33,18 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
             d.store.insert_slug(&app.id, &slug)?;
             let description = match &slug.source_version {
                 Some(c) => format!("Deploy {}", &c[..7.min(c.len())]),
-                None => format!("Deploy {}", &slug.checksum.trim_start_matches("SHA256:")[..7]),
+                None => format!(
+                    "Deploy {}",
+                    &slug.checksum.trim_start_matches("SHA256:")[..7]
+                ),
             };
-            let release =
-                d.store
-                    .create_release(&app.id, Some(&slug.id), &config, &description, "succeeded")?;
+            let release = d.store.create_release(
+                &app.id,
+                Some(&slug.id),
+                &config,
+                &description,
+                "succeeded",
+            )?;
             d.store.sync_formation(&app.id, &slug.process_types)?;
             b.source_version = slug.source_version.clone();
             b.buildpack = slug.buildpack.clone();
@@ -43,7 +55,10 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
             Ok(release) => {
                 b.status = "succeeded".into();
                 out.heading(&format!("Release v{} created", release.version));
-                d.api_log(&app.name, format!("Release v{} created by user", release.version));
+                d.api_log(
+                    &app.name,
+                    format!("Release v{} created by user", release.version),
+                );
                 d.api_log(&app.name, format!("{} by user", release.description));
                 manager::reset_backoff(&d, &app.id);
                 manager::kick(&d, &app.id);

@@ -97,8 +97,16 @@ impl Manager {
             .cloned()
             .collect();
         v.sort_by(|a, b| {
-            (a.process_type != "web", &a.process_type, dyno_number(&a.name))
-                .cmp(&(b.process_type != "web", &b.process_type, dyno_number(&b.name)))
+            (
+                a.process_type != "web",
+                &a.process_type,
+                dyno_number(&a.name),
+            )
+                .cmp(&(
+                    b.process_type != "web",
+                    &b.process_type,
+                    dyno_number(&b.name),
+                ))
         });
         v
     }
@@ -126,7 +134,10 @@ impl Manager {
 }
 
 fn dyno_number(name: &str) -> u32 {
-    name.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    name.rsplit('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn to_api(e: &DynoEntry, app_name: &str) -> api::Dyno {
@@ -188,10 +199,7 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
     }
     let release_id = release.as_ref().map(|r| r.id.clone()).unwrap_or_default();
     let wanted = |e: &DynoEntry| {
-        e.release_id == release_id
-            && desired
-                .iter()
-                .any(|(t, n, _)| e.name == format!("{t}.{n}"))
+        e.release_id == release_id && desired.iter().any(|(t, n, _)| e.name == format!("{t}.{n}"))
     };
 
     // Stop what is no longer wanted: scaled away, or of an older release.
@@ -237,7 +245,8 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
                 .unwrap()
                 .retain(|_, e| !(e.app_id == app_id && e.name == name && e.handle.is_none()));
             if let Err(e) = start_dyno(d, &app.name, release, slug, ptype, *n, command).await {
-                d.logs.platform(&app.name, &name, format!("Error starting process: {e:#}"));
+                d.logs
+                    .platform(&app.name, &name, format!("Error starting process: {e:#}"));
                 tracing::warn!(app = %app.name, dyno = %name, "start failed: {e:#}");
                 let wait = record_crash(d, app_id, &name, &release.id);
                 retry_in = Some(retry_in.map_or(wait, |r| r.min(wait)));
@@ -295,13 +304,19 @@ fn record_crash(d: &Daemon, app_id: &str, name: &str, release_id: &str) -> Durat
 
 /// Forgets the crash history of an app's dynos (scaling, `ps:restart`).
 pub fn reset_backoff(d: &Daemon, app_id: &str) {
-    d.manager.backoff.lock().unwrap().retain(|(a, _), _| a != app_id);
+    d.manager
+        .backoff
+        .lock()
+        .unwrap()
+        .retain(|(a, _), _| a != app_id);
 }
 
 fn free_port(d: &Daemon) -> Result<u16> {
     let taken: Vec<u16> = d.manager.all().iter().filter_map(|e| e.port).collect();
     for _ in 0..20 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         if !taken.contains(&port) && Some(port) != d.router_addr.map(|a| a.port()) {
             return Ok(port);
         }
@@ -319,12 +334,19 @@ async fn start_dyno(
     command: &str,
 ) -> Result<()> {
     let name = format!("{ptype}.{n}");
-    let port = if ptype == "web" { Some(free_port(d)?) } else { None };
+    let port = if ptype == "web" {
+        Some(free_port(d)?)
+    } else {
+        None
+    };
     let sum = slug.checksum.trim_start_matches("SHA256:");
     let slug_dir = crate::build::unpack_slug(&d.paths.slugs(), sum)
         .with_context(|| format!("slug {sum} is missing"))?;
     let rand: u16 = rand::random();
-    let id = format!("d{}-{}-{}-{}-{:04x}", d.paths.instance, app_name, ptype, n, rand);
+    let id = format!(
+        "d{}-{}-{}-{}-{:04x}",
+        d.paths.instance, app_name, ptype, n, rand
+    );
 
     let mut env: Vec<(String, String)> = release.config.clone();
     let mut set = |k: &str, v: String| {
@@ -356,8 +378,11 @@ async fn start_dyno(
         stop_timeout_secs: d.settings.stop_timeout.as_secs(),
         version: api::VERSION.to_string(),
     };
-    d.logs
-        .platform(app_name, &name, format!("Starting process with command `{command}`"));
+    d.logs.platform(
+        app_name,
+        &name,
+        format!("Starting process with command `{command}`"),
+    );
     let handle = d.runtime.start(spec).await?;
     let now = crate::store::now();
     let entry = DynoEntry {
@@ -388,7 +413,10 @@ pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let app_id = env.get("HEROKU_APP_ID").context("no HEROKU_APP_ID")?.to_string();
+    let app_id = env
+        .get("HEROKU_APP_ID")
+        .context("no HEROKU_APP_ID")?
+        .to_string();
     let version: u32 = env
         .get("HEROKU_RELEASE_VERSION")
         .and_then(|v| v.trim_start_matches('v').parse().ok())
@@ -447,7 +475,9 @@ fn app_name(d: &Daemon, app_id: &str) -> Option<String> {
 
 /// The router's view of the app: its web dynos that are up.
 pub fn update_routes(d: &Daemon, app_id: &str) {
-    let Some(app) = app_name(d, app_id) else { return };
+    let Some(app) = app_name(d, app_id) else {
+        return;
+    };
     let web_quantity = d
         .store
         .formation(app_id)
@@ -467,7 +497,13 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
             })
         })
         .collect();
-    d.routes.set(&app, AppRoute { backends, web_quantity });
+    d.routes.set(
+        &app,
+        AppRoute {
+            backends,
+            web_quantity,
+        },
+    );
 }
 
 fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
@@ -500,14 +536,23 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         return;
     };
     let handle = entry.handle.clone().expect("watched dynos have a handle");
-    let tail = tokio::spawn(tail_output(d.clone(), handle.clone(), entry.app_id.clone(), entry.name.clone(), offset));
+    let tail = tokio::spawn(tail_output(
+        d.clone(),
+        handle.clone(),
+        entry.app_id.clone(),
+        entry.name.clone(),
+        offset,
+    ));
 
     let boot = async {
         match entry.port {
             Some(port) => {
                 let deadline = Instant::now() + d.settings.boot_timeout;
                 while Instant::now() < deadline {
-                    if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok()
+                    {
                         return true;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -559,10 +604,14 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
     let app = app_name(&d, &entry.app_id);
     if let Some(app) = &app {
         if matches!(&result, Ok(x) if x.oom_killed) {
-            d.logs.platform(app, &entry.name, "Error R15 (Memory quota vastly exceeded)");
+            d.logs
+                .platform(app, &entry.name, "Error R15 (Memory quota vastly exceeded)");
         }
-        d.logs
-            .platform(app, &entry.name, format!("Process exited with status {status}"));
+        d.logs.platform(
+            app,
+            &entry.name,
+            format!("Process exited with status {status}"),
+        );
     }
     let stopping = d
         .manager
@@ -587,7 +636,13 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
 }
 
 /// Follows the dyno's output spool into the app's log stream.
-async fn tail_output(d: Arc<Daemon>, handle: DynoHandle, app_id: String, name: String, mut offset: u64) {
+async fn tail_output(
+    d: Arc<Daemon>,
+    handle: DynoHandle,
+    app_id: String,
+    name: String,
+    mut offset: u64,
+) {
     loop {
         offset = drain_output(&d, &handle, &app_id, &name, offset);
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -108,7 +108,10 @@ fn lock(paths: &Paths) -> Result<std::fs::File> {
         .write(true)
         .open(paths.daemon_lock())?;
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        bail!("another dyno daemon already runs for {}", paths.home.display());
+        bail!(
+            "another dyno daemon already runs for {}",
+            paths.home.display()
+        );
     }
     Ok(f)
 }
@@ -139,7 +142,9 @@ pub fn main() -> i32 {
 
 async fn run() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
-        bail!("dyno's daemon needs root (dynos are containers: cgroups and mounts); run it with sudo");
+        bail!(
+            "dyno's daemon needs root (dynos are containers: cgroups and mounts); run it with sudo"
+        );
     }
     let paths = Paths::from_env()?;
     let _lock = lock(&paths)?;
@@ -235,7 +240,12 @@ async fn stop_all(d: &Arc<Daemon>) {
     }
     let deadline = tokio::time::Instant::now() + d.settings.stop_timeout + Duration::from_secs(10);
     loop {
-        let left = d.manager.all().iter().filter(|e| e.handle.is_some()).count();
+        let left = d
+            .manager
+            .all()
+            .iter()
+            .filter(|e| e.handle.is_some())
+            .count();
         if left == 0 || tokio::time::Instant::now() > deadline {
             break;
         }
@@ -245,7 +255,9 @@ async fn stop_all(d: &Arc<Daemon>) {
 
 /// Removes this instance's (now empty) cgroup parents, `/dyno/<instance>` under every hierarchy.
 fn remove_instance_cgroups(paths: &Paths) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
     for h in hierarchies.flatten() {
         let dir = h.path().join(paths.cgroup_parent().trim_start_matches('/'));
         if dir.is_dir() {

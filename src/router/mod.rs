@@ -8,7 +8,6 @@
 
 // Until the daemon starts the router, the binary uses none of it.
 
-
 mod body;
 mod pool;
 #[cfg(test)]
@@ -606,7 +605,10 @@ impl Router {
     ) -> Response<RouterBody> {
         let code = match e {
             ConnectError::Timeout => H19,
-            ConnectError::Failed(_) => H10,
+            ConnectError::Failed(msg) => {
+                tracing::debug!(dyno = %backend.dyno, "connect failed: {msg}");
+                H10
+            }
         };
         self.error(
             info,

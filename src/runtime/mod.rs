@@ -8,7 +8,6 @@
 //! and cleans up after it. Shims outlive daemon restarts; a new daemon re-adopts them.
 //!
 
-
 mod host;
 mod init;
 mod shim;

@@ -43,7 +43,11 @@ impl Env {
         let home = tmp.join("home");
         std::fs::create_dir_all(&home).unwrap();
         let instance = dyno::paths::Paths::new(&home).unwrap().instance;
-        Env { home, instance, tmp }
+        Env {
+            home,
+            instance,
+            tmp,
+        }
     }
 
     /// A fresh copy of a fixture or example app, outside any git repository.
@@ -97,7 +101,11 @@ impl Env {
             "dyno {args:?} should have failed:\nstdout: {}\nstderr: {err}",
             String::from_utf8_lossy(&o.stdout)
         );
-        assert_eq!(err.trim().lines().count(), 1, "one-line error expected, got: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "one-line error expected, got: {err}"
+        );
         err
     }
 
@@ -118,7 +126,10 @@ impl Env {
     }
 
     pub fn dynos(&self, app: &str) -> Vec<Value> {
-        self.json(&["ps", "-a", app, "--json"]).as_array().unwrap().clone()
+        self.json(&["ps", "-a", app, "--json"])
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Waits until `app` has exactly these dynos up (by name).
@@ -178,7 +189,9 @@ impl Env {
         let needle = format!("/dyno/{}/", self.instance);
         let mut out = vec![];
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
                 if cg.contains(&needle) {
                     out.push(pid);
@@ -192,7 +205,9 @@ impl Env {
     /// asynchronous teardown).
     pub fn assert_nothing_left(&self, what: &str) {
         let clean = wait_until(Duration::from_secs(15), || {
-            self.mounts().is_empty() && self.cgroups().is_empty() && self.dyno_processes().is_empty()
+            self.mounts().is_empty()
+                && self.cgroups().is_empty()
+                && self.dyno_processes().is_empty()
         });
         assert!(
             clean,
@@ -228,28 +243,35 @@ impl Drop for Env {
             }
             let _ = std::fs::remove_dir(&cg);
         }
-        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = std::fs::remove_dir(h.path().join("dyno").join(&self.instance));
         }
         let _ = std::fs::remove_dir_all(&self.tmp);
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("dyno-{}", self.instance)));
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("dyno-{}", self.instance)));
     }
 }
 
 /// Kills processes whose command line mentions `needle` (the daemon and shims of a home).
 pub fn kill_matching(needle: &str) {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if pid == std::process::id() as i32 {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmdline);
-        if cmd.contains(BIN) || cmd.contains("dyno") {
-            if cmd.contains(needle) || String::from_utf8_lossy(&environ).contains(needle) {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        if (cmd.contains(BIN) || cmd.contains("dyno"))
+            && (cmd.contains(needle) || String::from_utf8_lossy(&environ).contains(needle))
+        {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
@@ -280,7 +302,10 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -293,6 +318,9 @@ pub fn dyno_get(port: u16, path: &str) -> String {
 
 pub fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     u32::from_le_bytes(b)
 }

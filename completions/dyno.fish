@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dyno_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_dyno_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dyno_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dyno_using_subcommand
+    set -l cmd (__fish_dyno_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dyno -n "__fish_dyno_needs_command" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_needs_command" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "up" -d 'Build the current directory and run it: create the app if needed, build, release, scale'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "apps" -d 'List your apps'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "apps:create" -d 'Create an app (a random name when none is given)'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "apps:info" -d 'Show an app\'s details'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "apps:destroy" -d 'Destroy an app and everything of it'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "apps:rename" -d 'Rename an app'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "ps" -d 'List the app\'s dynos'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "ps:scale" -d 'Scale process types: `web=3 worker=1`, `web+1`, `worker-1`'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "logs" -d 'Show the app\'s logs'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "releases" -d 'List the app\'s releases'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "daemon" -d 'Run the daemon in the foreground (the CLI starts it by itself when needed)'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "daemon:stop" -d 'Stop the daemon and, unless --keep-dynos, every dyno'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "daemon:status" -d 'Show whether the daemon runs, its version and the router\'s address'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "man" -d 'Write man pages into a directory'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "shim" -d 'Per-dyno helper (internal): creates and holds one container'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "init" -d 'PID 1 inside a dyno (internal)'
+complete -c dyno -n "__fish_dyno_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dyno -n "__fish_dyno_using_subcommand up" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand up" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand up" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand apps" -l json
+complete -c dyno -n "__fish_dyno_using_subcommand apps" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand apps" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:create" -l no-remote -d 'Also make it the app of the current directory'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:create" -l json
+complete -c dyno -n "__fish_dyno_using_subcommand apps:create" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:create" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:info" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand apps:info" -s j -l json
+complete -c dyno -n "__fish_dyno_using_subcommand apps:info" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:info" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:destroy" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand apps:destroy" -s c -l confirm -d 'The app\'s name again, to confirm' -r
+complete -c dyno -n "__fish_dyno_using_subcommand apps:destroy" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:destroy" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:rename" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand apps:rename" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand apps:rename" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand ps" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand ps" -l json
+complete -c dyno -n "__fish_dyno_using_subcommand ps" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand ps" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand ps:scale" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand ps:scale" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand ps:scale" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s n -l num -d 'Number of lines to show' -r
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s d -l dyno -d 'Only lines of this dyno or process type (`web`, `web.1`)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s s -l source -d 'Only lines of this source (`app`, `heroku`)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s t -l tail -d 'Keep streaming new lines'
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand releases" -s a -l app -d 'App to run the command against (default: the app of the current directory)' -r
+complete -c dyno -n "__fish_dyno_using_subcommand releases" -s n -l num -r
+complete -c dyno -n "__fish_dyno_using_subcommand releases" -l json
+complete -c dyno -n "__fish_dyno_using_subcommand releases" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand releases" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:stop" -l keep-dynos -d 'Leave the dynos running, to be re-adopted by the next daemon'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:stop" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:stop" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:status" -l json
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:status" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand daemon:status" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand man" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand shim" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand shim" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand init" -s h -l help -d 'Print help'
+complete -c dyno -n "__fish_dyno_using_subcommand init" -s V -l version -d 'Print version'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "up" -d 'Build the current directory and run it: create the app if needed, build, release, scale'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "apps" -d 'List your apps'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "apps:create" -d 'Create an app (a random name when none is given)'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "apps:info" -d 'Show an app\'s details'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "apps:destroy" -d 'Destroy an app and everything of it'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "apps:rename" -d 'Rename an app'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "ps" -d 'List the app\'s dynos'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "ps:scale" -d 'Scale process types: `web=3 worker=1`, `web+1`, `worker-1`'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "logs" -d 'Show the app\'s logs'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "releases" -d 'List the app\'s releases'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "daemon" -d 'Run the daemon in the foreground (the CLI starts it by itself when needed)'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "daemon:stop" -d 'Stop the daemon and, unless --keep-dynos, every dyno'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "daemon:status" -d 'Show whether the daemon runs, its version and the router\'s address'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "completions" -d 'Print shell completions'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "man" -d 'Write man pages into a directory'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "shim" -d 'Per-dyno helper (internal): creates and holds one container'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "init" -d 'PID 1 inside a dyno (internal)'
+complete -c dyno -n "__fish_dyno_using_subcommand help; and not __fish_seen_subcommand_from up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

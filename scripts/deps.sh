@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and running dyno needs on Debian: system packages (apt) and a Rust
+# toolchain (rustup, only when cargo is missing). Sourced by install.sh and test.sh.
+set -euo pipefail
+
+apt_packages=(
+  build-essential pkg-config   # C parts of rusqlite (bundled SQLite) and libgit2
+  git ca-certificates curl     # sources, rustup
+  python3                      # the example apps and test fixtures run on the host stack's python3
+  bash procps util-linux mount # dyno init runs bash; tests use setpriv, umount
+)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "-----> Installing system packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || {
+    echo "-----> Installing Rust (rustup)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  }
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi

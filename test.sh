@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then runs every unit and integration test.
+# Integration tests start real containers, so this runs as root (CI does); each test uses its
+# own DYNO_HOME and cleans up after itself.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+. scripts/deps.sh
+if [ "$(id -u)" != 0 ]; then
+  echo "test.sh: the tests start real containers and need root: run it with sudo" >&2
+  exit 1
+fi
+
+cargo build --locked --quiet --all-targets
+# Three at a time: enough to overlap the waits, little enough for a 2-core machine.
+cargo test --locked -- --test-threads=3
