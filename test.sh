@@ -13,4 +13,4 @@ fi
 
 cargo build --locked --quiet --all-targets
 # Three at a time: enough to overlap the waits, little enough for a 2-core machine.
-cargo test --locked -- --test-threads=3
+cargo test --locked --no-fail-fast -- --test-threads=3

@@ -29,9 +29,9 @@ pub fn from_dir_name(dir: &str) -> Option<String> {
             out.push('-');
         }
     }
-    let out = out.trim_matches('-').to_string();
+    // Must start with a letter.
     let out = out
-        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start_matches(|c: char| !c.is_ascii_lowercase())
         .to_string();
     let mut out: String = out.chars().take(30).collect();
     while out.ends_with('-') {
