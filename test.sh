@@ -13,4 +13,10 @@ fi
 
 cargo build --locked --quiet --all-targets
 # Three at a time: enough to overlap the waits, little enough for a 2-core machine.
-cargo test --locked --no-fail-fast -- --test-threads=3
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked --no-fail-fast -- --test-threads=3 2>&1 | tee "$log" || status=$?
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
