@@ -153,6 +153,17 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let err = env.fails(&["up"], Some(&broken));
     assert!(err.contains("defined twice"), "{err}");
 
+    // A Procfile without web is valid: up says how to scale the other types.
+    let worker = env.home.parent().unwrap().join("src/worker-only");
+    std::fs::create_dir_all(&worker).unwrap();
+    std::fs::write(worker.join("Procfile"), "worker: sleep 1000\n").unwrap();
+    let out = env.ok(&["up"], Some(&worker));
+    assert!(out.contains("dyno ps:scale worker=1"), "{out}");
+    env.ok(
+        &["apps:destroy", "worker-only", "--confirm", "worker-only"],
+        None,
+    );
+
     // A directory name that is no app name: told to pass --app.
     let odd = env.home.parent().unwrap().join("src/__");
     std::fs::create_dir_all(&odd).unwrap();

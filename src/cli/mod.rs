@@ -301,3 +301,27 @@ pub fn ago(rfc3339: &str) -> String {
         s => format!("{}d ago", s / 86400),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dyno_git_remote_names_the_app() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(d.path()).unwrap();
+        assert_eq!(app_from_git_remote(d.path()), None);
+        repo.remote("heroku", "https://git.heroku.com/other.git")
+            .unwrap();
+        assert_eq!(
+            app_from_git_remote(d.path()),
+            None,
+            "only the `dyno` remote counts"
+        );
+        repo.remote("dyno", "/var/lib/dyno/repos/my-app.git")
+            .unwrap();
+        let sub = d.path().join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(app_from_git_remote(&sub).as_deref(), Some("my-app"));
+    }
+}

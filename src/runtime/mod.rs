@@ -100,7 +100,9 @@ impl Runtime {
         stack::write_stack(&paths.stack()).context("writing the stack skeleton")?;
         Ok(Runtime {
             paths: paths.clone(),
-            exe: std::env::current_exe().context("locating the dyno binary")?,
+            // The daemon's own binary even after an upgrade replaced the file on disk, so a
+            // daemon's shims and inits are always of its own version.
+            exe: PathBuf::from("/proc/self/exe"),
         })
     }
 

@@ -252,7 +252,9 @@ impl Shim {
         .with_context(|| format!("mounting overlay ({opts})"))?;
 
         let t_mount = t0.elapsed();
-        let exe = std::env::current_exe().context("locating the dyno binary")?;
+        // The shim's own binary (by inode: valid even if an upgrade replaced the file), bound into
+        // the dyno as its init.
+        let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
         let config = oci_config(&self.spec, &self.paths, &self.rootfs, &exe);
         std::fs::write(
             bundle.join("config.json"),
