@@ -146,6 +146,28 @@ pub struct Dyno {
     pub port: Option<u16>,
 }
 
+/// `POST /apps/{app}/dynos`: a one-off dyno, with Heroku's fields. `attach: true` answers a
+/// dyno whose `attach_url` (a path on the daemon's socket, see `crate::attach`) carries its stdio.
+/// Like Heroku's CLI, `dyno run` sends `TERM`, `COLUMNS` and `LINES` in `env`; the daemon takes
+/// `COLUMNS`/`LINES` as the pty's first window size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DynoCreate {
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// No pty even when attached: plain stdin/stdout/stderr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_no_tty: Option<bool>,
+    /// Accepted, not used: every dyno here has the same size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// `run` (the default).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
+}
+
 /// `POST /apps/{app}/builds`. Heroku takes a source URL; dyno, running on the same machine,
 /// takes the directory to build from.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ mod daemon;
 mod logs;
 mod ps;
 mod releases;
+mod run;
 mod up;
 
 use crate::client::{enc, Client};
@@ -123,6 +124,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command in a one-off dyno: `dyno run bash`, `dyno run -- python manage.py migrate`
+    Run {
+        #[command(flatten)]
+        app: AppArg,
+        /// Plain stdin/stdout/stderr instead of a terminal (the default without one)
+        #[arg(long)]
+        no_tty: bool,
+        /// Environment variables for this dyno: KEY=value, several as "K1=v1;K2=v2"; repeatable
+        #[arg(short = 'e', long = "env", value_name = "KEY=value")]
+        env: Vec<String>,
+        /// Exit with the dyno's exit code (always done; accepted as Heroku's CLI has it)
+        #[arg(short = 'x', long = "exit-code")]
+        exit_code: bool,
+        /// The command and its arguments (joined with spaces, parsed by the dyno's shell)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Run the daemon in the foreground (the CLI starts it by itself when needed)
     Daemon,
     /// Stop the daemon and, unless --keep-dynos, every dyno
@@ -198,6 +216,13 @@ async fn run(cmd: Command) -> Result<i32> {
             source,
         } => logs::logs(&paths, app, num, tail, dyno, source).await,
         Command::Releases { app, num, json } => releases::list(&paths, app, num, json).await,
+        Command::Run {
+            app,
+            no_tty,
+            env,
+            exit_code: _,
+            command,
+        } => run::run(&paths, app, no_tty, &env, &command).await,
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
         Command::Completions { shell } => {

@@ -1,7 +1,7 @@
 //! The daemon's HTTP API on the Unix socket: one `match` from (method, path) to a handler.
 //! Shapes follow Heroku's Platform API v3 (`crate::api`).
 
-use super::{deploy, manager, Daemon};
+use super::{deploy, manager, run, Daemon};
 use crate::api::{self, ErrorBody};
 use crate::store::AppRow;
 use anyhow::Result;
@@ -41,6 +41,7 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
         });
     }
@@ -56,6 +57,12 @@ impl From<anyhow::Error> for Fail {
             "internal_error",
             format!("{e:#}"),
         )
+    }
+}
+
+impl From<run::RunError> for Fail {
+    fn from(e: run::RunError) -> Self {
+        Fail(e.status, e.id, e.message)
     }
 }
 
@@ -240,13 +247,23 @@ async fn route(
         }
         (&M::GET, ["apps", app, "dynos"]) => {
             let a = find_app(d, app)?;
-            let dynos: Vec<api::Dyno> = d
+            let mut dynos: Vec<api::Dyno> = d
                 .manager
                 .entries(&a.id)
                 .iter()
                 .map(|e| manager::to_api(e, &a.name))
                 .collect();
+            dynos.extend(d.runs.list(&a));
             ok(&dynos)
+        }
+        (&M::POST, ["apps", app, "dynos"]) => {
+            let a = find_app(d, app)?;
+            let b: api::DynoCreate = body(req).await?;
+            Ok(json(StatusCode::CREATED, &run::create(d, &a, b).await?))
+        }
+        (&M::POST, ["apps", app, "dynos", name, "attach"]) => {
+            let a = find_app(d, app)?;
+            Ok(run::attach(d, &a, name, req)?)
         }
         (&M::POST, ["apps", app, "builds"]) => {
             let a = find_app(d, app)?;

@@ -7,6 +7,7 @@
 pub mod api_server;
 pub mod deploy;
 pub mod manager;
+pub mod run;
 
 use crate::build::{BuildOutput, Builder};
 use crate::logs::{LogLine, Logs};
@@ -62,6 +63,8 @@ pub struct Daemon {
     pub routes: RouteTable,
     pub builder: Builder,
     pub manager: manager::Manager,
+    /// Attached one-off dynos (`dyno run`), apart from the formation's.
+    pub runs: run::RunDynos,
     pub router_addr: Option<SocketAddr>,
     /// Output of builds of this daemon's lifetime, by build id.
     pub builds: Mutex<HashMap<String, Arc<BuildOutput>>>,
@@ -173,6 +176,7 @@ async fn run() -> Result<()> {
         routes: RouteTable::default(),
         builder,
         manager: manager::Manager::default(),
+        runs: run::RunDynos::default(),
         router_addr: Some(router_addr),
         builds: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
@@ -185,6 +189,9 @@ async fn run() -> Result<()> {
     // Dynos of a previous daemon: adopt the living, clean up after the dead.
     for h in d.runtime.adopt_or_clean()? {
         let id = h.id.clone();
+        if run::reap_orphan(&d, &h) {
+            continue;
+        }
         match manager::adopt(&d, h.clone()) {
             Ok(()) => tracing::info!(dyno = %id, "re-adopted"),
             Err(e) => {
@@ -233,6 +240,7 @@ async fn run() -> Result<()> {
 
 /// Stops every dyno and waits for them to be gone (bounded by the stop timeout).
 async fn stop_all(d: &Arc<Daemon>) {
+    run::stop_all(d);
     for e in d.manager.all() {
         if e.handle.is_some() && !e.stopping {
             manager::stop_dyno(d, &e);

@@ -12,17 +12,19 @@ mod host;
 mod init;
 mod shim;
 mod stack;
+mod stdio;
 #[cfg(test)]
 mod tests;
 
 pub use init::init_main;
 pub use shim::shim_main;
+pub use stdio::{set_nonblocking, set_window_size, AttachOptions, DynoStdio};
 
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -119,20 +121,12 @@ impl Runtime {
     /// Spawns the shim for `spec` and returns once the Procfile command has been started in the
     /// container (or with the shim's error, after everything of the dyno has been cleaned up).
     pub async fn start(&self, spec: DynoSpec) -> Result<DynoHandle> {
-        if spec.id.is_empty()
-            || spec.id.starts_with('.')
-            || !spec
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
-        {
-            bail!("invalid dyno id {:?}", spec.id);
-        }
+        check_id(&spec.id)?;
         let state_dir = self.paths.dynos().join(&spec.id);
         std::fs::create_dir_all(self.paths.dynos())?;
         std::fs::create_dir(&state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-        match self.spawn_shim(&spec, &state_dir).await {
+        match self.spawn_shim(&spec, &state_dir, None).await {
             Ok(h) => Ok(h),
             Err(e) => {
                 host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
@@ -141,13 +135,68 @@ impl Runtime {
         }
     }
 
-    async fn spawn_shim(&self, spec: &DynoSpec, state_dir: &Path) -> Result<DynoHandle> {
+    /// Like [`Runtime::start`], for a dyno attached to a client (`dyno run`): its stdio is not
+    /// spooled but handed to the caller, who holds the only copies (see `stdio.rs`).
+    pub async fn start_attached(
+        &self,
+        spec: DynoSpec,
+        opts: AttachOptions,
+    ) -> Result<(DynoHandle, DynoStdio)> {
+        check_id(&spec.id)?;
+        let state_dir = self.paths.dynos().join(&spec.id);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        std::fs::create_dir_all(self.paths.dynos())?;
+        std::fs::create_dir(&state_dir)
+            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let spawned = match host::write_atomic(
+            &state_dir.join("attach.json"),
+            &serde_json::to_vec(&opts)?,
+        ) {
+            Ok(()) => {
+                self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
+                return Err(e);
+            }
+        };
+        // Sent before the shim reported `started`: already queued.
+        let stdio = stdio::recv_fds(ours.as_raw_fd(), true)
+            .map_err(anyhow::Error::from)
+            .and_then(|fds| DynoStdio::from_fds(opts.tty, fds));
+        match stdio {
+            Ok(s) => Ok((handle, s)),
+            Err(e) => {
+                let _ = self.kill(&handle);
+                let _ = self.wait(&handle).await;
+                let _ = self.forget(&handle);
+                Err(e.context("receiving the dyno's stdio from its shim"))
+            }
+        }
+    }
+
+    /// Whether a dyno (an adopted one, say) was started attached to a client.
+    pub fn is_attached(dyno: &DynoHandle) -> bool {
+        dyno.state_dir.join("attach.json").exists()
+    }
+
+    async fn spawn_shim(
+        &self,
+        spec: &DynoSpec,
+        state_dir: &Path,
+        attach_sock: Option<OwnedFd>,
+    ) -> Result<DynoHandle> {
         host::write_atomic(&state_dir.join("spec.json"), &serde_json::to_vec(spec)?)?;
         let log = std::fs::File::create(state_dir.join("shim.log"))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("shim")
             .arg(state_dir)
-            .stdin(Stdio::null())
+            .stdin(attach_sock.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(log);
         // SAFETY: setsid(2) is async-signal-safe. Its own session: the shim survives the daemon
@@ -347,6 +396,18 @@ impl Runtime {
         let _ = std::fs::remove_dir_all(&dyno.state_dir);
         Ok(())
     }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+    {
+        bail!("invalid dyno id {id:?}");
+    }
+    Ok(())
 }
 
 /// One line a dyno wrote, as spooled by its shim.
