@@ -148,16 +148,14 @@ impl Runtime {
         std::fs::create_dir_all(self.paths.dynos())?;
         std::fs::create_dir(&state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-        let spawned = match host::write_atomic(
-            &state_dir.join("attach.json"),
-            &serde_json::to_vec(&opts)?,
-        ) {
-            Ok(()) => {
-                self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
-                    .await
-            }
-            Err(e) => Err(e.into()),
-        };
+        let spawned =
+            match host::write_atomic(&state_dir.join("attach.json"), &serde_json::to_vec(&opts)?) {
+                Ok(()) => {
+                    self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            };
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {

@@ -368,7 +368,10 @@ impl Shim {
         for fd in [&out_r, &err_r] {
             stdio::set_nonblocking(fd)?;
         }
-        Ok((pid, vec![Stream::new("out", out_r), Stream::new("err", err_r)]))
+        Ok((
+            pid,
+            vec![Stream::new("out", out_r), Stream::new("err", err_r)],
+        ))
     }
 
     /// Spools output and handles signals until the init has exited and its output is drained.
