@@ -500,15 +500,15 @@ async fn relay<S>(
     let writer = tokio::spawn(async move {
         let mut input = Some(input);
         while let Some(chunk) = in_rx.recv().await {
-            match (chunk, &input) {
-                (Some(b), Some(fd)) => {
-                    if write_fd(fd, &b).await.is_err() {
-                        input = None; // the dyno closed its stdin
-                    }
-                }
+            let close = match (chunk, &input) {
+                // A failed write: the dyno closed its stdin.
+                (Some(b), Some(fd)) => write_fd(fd, &b).await.is_err(),
                 // EOF on plain stdin: close it (a pty has no EOF of its own; Ctrl-D is a byte).
-                (None, Some(_)) if pipes.is_some() => input = None,
-                _ => {}
+                (None, Some(_)) => pipes.is_some(),
+                _ => false,
+            };
+            if close {
+                input = None;
             }
         }
     });
