@@ -185,9 +185,14 @@ mod tests {
         drop((r, w));
         let fds = recv_fds(b.as_raw_fd(), true).unwrap();
         assert_eq!(fds.len(), 2);
-        let mut w = std::fs::File::from(fds.into_iter().next().unwrap());
+        let mut fds = fds.into_iter();
+        let mut w = std::fs::File::from(fds.next().unwrap());
+        let mut r = std::fs::File::from(fds.next().unwrap());
         w.write_all(b"x").unwrap();
         drop(w);
+        let mut got = vec![];
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"x");
         assert!(
             recv_fds(b.as_raw_fd(), true).is_err(),
             "nothing more queued"
