@@ -3,6 +3,7 @@
 
 mod apps;
 mod daemon;
+mod dash;
 mod logs;
 mod ps;
 mod releases;
@@ -123,6 +124,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Dashboard: formation, dynos, releases, router metrics and live logs in one screen
+    Dash {
+        #[command(flatten)]
+        app: AppArg,
+    },
     /// Run the daemon in the foreground (the CLI starts it by itself when needed)
     Daemon,
     /// Stop the daemon and, unless --keep-dynos, every dyno
@@ -198,6 +204,7 @@ async fn run(cmd: Command) -> Result<i32> {
             source,
         } => logs::logs(&paths, app, num, tail, dyno, source).await,
         Command::Releases { app, num, json } => releases::list(&paths, app, num, json).await,
+        Command::Dash { app } => dash::dash(&paths, app).await,
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
         Command::Completions { shell } => {
