@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, BorderType, Borders, Cell, Clear, HighlightSpacing, Paragraph, Row, Sparkline, Table,
-    TableState,
+    TableState, Wrap,
 };
 use ratatui::Frame;
 
@@ -129,7 +129,8 @@ fn placeholder<T>(m: &Model, f: &mut Frame, area: Rect, b: Block, what: &Avail<T
         Avail::Loading => "loading…".to_string(),
         Avail::Unavailable(e) => format!("not available: {e}"),
     };
-    f.render_widget(Paragraph::new(text).style(dim(m)).block(b), area);
+    let p = Paragraph::new(text).wrap(Wrap { trim: true });
+    f.render_widget(p.style(dim(m)).block(b), area);
     true
 }
 
@@ -412,11 +413,39 @@ fn log_line<'a>(m: &Model, e: &'a LogEntry) -> Line<'a> {
     } else {
         Style::default()
     };
+    let message = if e.is_router() {
+        router_summary(e)
+    } else {
+        e.message.clone()
+    };
     Line::from(vec![
         Span::styled(ts, dim(m)),
         Span::styled(format!("{}[{}]: ", e.source, e.dyno), who_style),
-        Span::styled(e.message.as_str(), msg_style),
+        Span::styled(message, msg_style),
     ])
+}
+
+/// A router line as the pane shows it, what matters first (the search still sees it all):
+/// `503 GET /slow 30000ms web.1 H12 Request timeout`.
+fn router_summary(e: &LogEntry) -> String {
+    let f = |k| e.field(k).unwrap_or("-");
+    let mut s = format!(
+        "{} {} {} {} {}",
+        f("status"),
+        f("method"),
+        f("path"),
+        f("service"),
+        f("dyno")
+    );
+    if let Some(code) = e.field("code") {
+        let desc = e
+            .message
+            .split_once("desc=\"")
+            .and_then(|(_, r)| r.split_once('"'))
+            .map_or("", |(d, _)| d);
+        s.push_str(&format!(" {code} {desc}"));
+    }
+    s
 }
 
 fn footer(m: &Model, f: &mut Frame, area: Rect) {
