@@ -43,6 +43,9 @@ _dyno() {
             dyno,daemon:stop)
                 cmd="dyno__subcmd__daemon:stop"
                 ;;
+            dyno,dash)
+                cmd="dyno__subcmd__dash"
+                ;;
             dyno,help)
                 cmd="dyno__subcmd__help"
                 ;;
@@ -100,6 +103,9 @@ _dyno() {
             dyno__subcmd__help,daemon:stop)
                 cmd="dyno__subcmd__help__subcmd__daemon:stop"
                 ;;
+            dyno__subcmd__help,dash)
+                cmd="dyno__subcmd__help__subcmd__dash"
+                ;;
             dyno__subcmd__help,help)
                 cmd="dyno__subcmd__help__subcmd__help"
                 ;;
@@ -137,7 +143,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run daemon daemon:stop daemon:status completions man shim init help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,8 +314,30 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__dash)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run daemon daemon:stop daemon:status completions man shim init help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +463,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__daemon:stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__dash)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

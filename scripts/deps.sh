@@ -8,6 +8,7 @@ apt_packages=(
   git ca-certificates curl     # sources, rustup
   python3                      # the example apps and test fixtures run on the host stack's python3
   bash procps util-linux mount # dyno init runs bash; tests use setpriv, umount
+  tmux                         # tests/dash.rs drives `dyno dash` in a real terminal
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -15,3 +15,4 @@ pub mod procfile;
 pub mod router;
 pub mod runtime;
 pub mod store;
+pub mod tui;

@@ -3,6 +3,7 @@
 
 mod apps;
 mod daemon;
+mod dash;
 mod logs;
 mod ps;
 mod releases;
@@ -141,6 +142,11 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Dashboard: formation, dynos, releases, router metrics and live logs in one screen
+    Dash {
+        #[command(flatten)]
+        app: AppArg,
+    },
     /// Run the daemon in the foreground (the CLI starts it by itself when needed)
     Daemon,
     /// Stop the daemon and, unless --keep-dynos, every dyno
@@ -223,6 +229,7 @@ async fn run(cmd: Command) -> Result<i32> {
             exit_code: _,
             command,
         } => run::run(&paths, app, no_tty, &env, &command).await,
+        Command::Dash { app } => dash::dash(&paths, app).await,
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
         Command::Completions { shell } => {
