@@ -195,7 +195,12 @@ fn dash_scales_web_from_the_keyboard_and_updates_by_subscription() {
     // 80×24 still shows every pane.
     tmux.tmux(&["resize-window", "-t", "dash", "-x", "80", "-y", "24"]);
     let small = tmux.wait_for("the 80×24 layout", 10, |s| {
-        s.lines().count() <= 24 && s.contains("4 Logs") && dyno_row(s, "web.2", "up")
+        // Wait for the whole redraw: a capture can land between two halves of one.
+        s.lines().count() <= 24
+            && s.contains("4 Logs")
+            && s.contains("1 Formation")
+            && s.contains("Router")
+            && dyno_row(s, "web.2", "up")
     });
     assert!(
         small.contains("1 Formation") && small.contains("Router"),
