@@ -119,6 +119,38 @@ pub struct Release {
     pub addon_plan_names: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Where the release phase's output can be read (absent without a release phase).
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
+}
+
+/// `POST /apps/{app}/releases`: roll back to this release (id or version).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseCreate {
+    pub release: String,
+}
+
+/// `GET /apps/{app}/config-vars`: the whole map.
+pub type ConfigVars = std::collections::BTreeMap<String, String>;
+/// `PATCH /apps/{app}/config-vars`: `null` deletes a key.
+pub type ConfigVarsUpdate = std::collections::BTreeMap<String, Option<String>>;
+
+/// `POST /apps/{app}/dynos`: a one-off dyno.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DynoCreate {
+    pub command: String,
+    /// Attached one-offs (`dyno run`) are not served yet: only `false`.
+    #[serde(default)]
+    pub attach: Option<bool>,
+    #[serde(default)]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub size: Option<String>,
+    /// `run` (the default).
+    #[serde(default, rename = "type")]
+    pub process_type: Option<String>,
+    #[serde(default)]
+    pub time_to_live: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
