@@ -702,3 +702,28 @@ fn one_off_dynos_run_beside_the_formation_and_dynos_cycle() {
     let err = m.fails(&["run:detached", "-e", "1X=y", "true"]);
     assert!(err.contains("invalid config var name"), "{err}");
 }
+
+#[test]
+fn a_web_dyno_that_never_binds_its_port_gets_r10() {
+    let m = M::new("r10", &[("DYNO_BOOT_TIMEOUT", "1")]);
+    std::fs::write(
+        m.dir.join("Procfile"),
+        "web: echo not listening; sleep 1000\n",
+    )
+    .unwrap();
+    m.ok(&["apps"]); // starts the daemon with the short boot timeout
+    let _ = m.run(&["up"]); // waits for web.1, which never comes up
+    let logs = m.wait_log(
+        "heroku[web.1]: Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 seconds of launch",
+        15,
+    );
+    assert!(
+        logs.contains("heroku[web.1]: Stopping process with SIGKILL"),
+        "{logs}"
+    );
+    let logs = m.wait_log("heroku[web.1]: State changed from starting to crashed", 10);
+    assert!(
+        logs.contains("heroku[web.1]: Process exited with status 137"),
+        "{logs}"
+    );
+}
