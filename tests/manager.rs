@@ -223,6 +223,25 @@ fn config_changes_make_releases_that_reach_the_dynos() {
     }
     assert_eq!(m.releases().len(), 3);
     assert_eq!(m.json(&["config", "--json"]).as_object().unwrap().len(), 1);
+
+    // Two changes at once: two releases, neither change lost.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| m.run(&["config:set", "C1=x"]));
+        let b = s.spawn(|| m.run(&["config:set", "C2=y"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success() && b.status.success());
+    let cfg = m.json(&["config", "--json"]);
+    assert_eq!(
+        (cfg["C1"].as_str(), cfg["C2"].as_str()),
+        (Some("x"), Some("y"))
+    );
+    assert_eq!(m.release_status(5), "succeeded");
+    let env = &m.web_on(5)["env"];
+    assert_eq!(
+        (env["C1"].as_str(), env["C2"].as_str()),
+        (Some("x"), Some("y"))
+    );
 }
 
 #[test]

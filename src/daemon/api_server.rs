@@ -701,35 +701,37 @@ fn update_config(
     for k in changes.keys() {
         crate::store::validate_config_key(k).map_err(invalid)?;
     }
-    let mut config: api::ConfigVars = d.store.config_vars(&a.id)?.into_iter().collect();
-    let (mut set, mut unset) = (vec![], vec![]);
-    for (k, v) in changes {
-        match v {
-            Some(v) => {
-                config.insert(k.clone(), v);
-                set.push(k);
-            }
-            None => {
-                config.remove(&k);
-                unset.push(k);
+    let mut config = api::ConfigVars::new();
+    let r = super::release::record_with(d, a, || -> Result<_, Fail> {
+        config = d.store.config_vars(&a.id)?.into_iter().collect();
+        let (mut set, mut unset) = (vec![], vec![]);
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    config.insert(k.clone(), v);
+                    set.push(k);
+                }
+                None => {
+                    config.remove(&k);
+                    unset.push(k);
+                }
             }
         }
-    }
-    let mut parts = vec![];
-    if !set.is_empty() {
-        parts.push(format!("Set {} config vars", set.join(", ")));
-    }
-    if !unset.is_empty() {
-        parts.push(format!("Unset {} config vars", unset.join(", ")));
-    }
-    let current = d.store.current_release(&a.id)?;
-    let new = super::release::NewRelease {
-        slug_id: current.and_then(|r| r.slug_id),
-        config: config.clone().into_iter().collect(),
-        description: parts.join("; "),
-        set_config: true,
-    };
-    spawn_release(d, a, new)?;
+        let mut parts = vec![];
+        if !set.is_empty() {
+            parts.push(format!("Set {} config vars", set.join(", ")));
+        }
+        if !unset.is_empty() {
+            parts.push(format!("Unset {} config vars", unset.join(", ")));
+        }
+        Ok(super::release::NewRelease {
+            slug_id: d.store.current_release(&a.id)?.and_then(|r| r.slug_id),
+            config: config.clone().into_iter().collect(),
+            description: parts.join("; "),
+            set_config: true,
+        })
+    })?;
+    spawn_activate(d, a, r);
     Ok(config)
 }
 
@@ -741,6 +743,12 @@ fn rollback(d: &Arc<Daemon>, a: &AppRow, key: &str) -> Result<api::Release, Fail
         return Err(invalid(format!(
             "v{} is {}: only a succeeded release can be rolled back to",
             target.version, target.status
+        )));
+    }
+    if target.slug_id.is_none() {
+        return Err(invalid(format!(
+            "v{} has no slug (it precedes the first deploy): nothing to roll back to",
+            target.version
         )));
     }
     let new = super::release::NewRelease {
@@ -763,13 +771,18 @@ fn spawn_release(
     new: super::release::NewRelease,
 ) -> Result<crate::store::ReleaseRow, Fail> {
     let r = super::release::record(d, a, &new)?;
-    let (d, a, r2) = (d.clone(), a.clone(), r.clone());
+    spawn_activate(d, a, r.clone());
+    Ok(r)
+}
+
+/// Activates a recorded release (release phase, then the dynos) in the background.
+fn spawn_activate(d: &Arc<Daemon>, a: &AppRow, r: crate::store::ReleaseRow) {
+    let (d, a) = (d.clone(), a.clone());
     tokio::spawn(async move {
-        if let Err(e) = super::release::activate(&d, &a, r2, None).await {
+        if let Err(e) = super::release::activate(&d, &a, r, None).await {
             tracing::warn!(app = %a.name, "activating a release: {e:#}");
         }
     });
-    Ok(r)
 }
 
 /// `POST /apps/{app}/dynos`: a detached one-off dyno of the current release.

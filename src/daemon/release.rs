@@ -36,8 +36,28 @@ fn release_command(d: &Daemon, slug_id: Option<&str>) -> Result<Option<String>> 
         .map(|(_, c)| c))
 }
 
+/// Serializes read-modify-write of an app's config with the release recording it.
+static RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Like [`record`], with the release computed from the store while no other release can be
+/// recorded (two concurrent `config:set` never lose each other's change).
+pub fn record_with<E: From<anyhow::Error>>(
+    d: &Daemon,
+    app: &AppRow,
+    f: impl FnOnce() -> std::result::Result<NewRelease, E>,
+) -> std::result::Result<ReleaseRow, E> {
+    let _guard = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
+    let new = f()?;
+    Ok(record_locked(d, app, &new)?)
+}
+
 /// Appends the release to the ledger and logs it (`Release v5 created by user`).
 pub fn record(d: &Daemon, app: &AppRow, new: &NewRelease) -> Result<ReleaseRow> {
+    let _guard = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
+    record_locked(d, app, new)
+}
+
+fn record_locked(d: &Daemon, app: &AppRow, new: &NewRelease) -> Result<ReleaseRow> {
     let status = match release_command(d, new.slug_id.as_deref())? {
         Some(_) => "pending",
         None => "succeeded",
