@@ -119,7 +119,21 @@ pub struct Release {
     pub addon_plan_names: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Where the release phase's output can be read (absent without a release phase).
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
 }
+
+/// `POST /apps/{app}/releases`: roll back to this release (id or version).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseCreate {
+    pub release: String,
+}
+
+/// `GET /apps/{app}/config-vars`: the whole map.
+pub type ConfigVars = std::collections::BTreeMap<String, String>;
+/// `PATCH /apps/{app}/config-vars`: `null` deletes a key.
+pub type ConfigVarsUpdate = std::collections::BTreeMap<String, Option<String>>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlugRef {
@@ -166,6 +180,9 @@ pub struct DynoCreate {
     /// `run` (the default).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub process_type: Option<String>,
+    /// Accepted, not enforced yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_live: Option<u64>,
 }
 
 /// `POST /apps/{app}/builds`. Heroku takes a source URL; dyno, running on the same machine,

@@ -108,6 +108,7 @@ pub async fn run(
                 force_no_tty: Some(!tty),
                 size: None,
                 process_type: Some("run".into()),
+                time_to_live: None,
             }),
         )
         .await?;

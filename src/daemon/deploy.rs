@@ -2,7 +2,7 @@
 //! new process types and let the manager roll the dynos. A failed build records nothing but the
 //! build itself, so the running release is untouched.
 
-use super::{manager, Daemon};
+use super::{release, Daemon};
 use crate::build::BuildOutput;
 use crate::store::{AppRow, BuildRow};
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
             .builder
             .build(&b.id, &app.id, &source_dir, &config, &out)
             .await;
-        match result.and_then(|built| {
+        let recorded = result.and_then(|built| {
             let slug = built.slug;
             d.store.insert_slug(&app.id, &slug)?;
             let description = match &slug.source_version {
@@ -38,30 +38,37 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
                     &slug.checksum.trim_start_matches("SHA256:")[..7]
                 ),
             };
-            let release = d.store.create_release(
-                &app.id,
-                Some(&slug.id),
-                &config,
-                &description,
-                "succeeded",
-            )?;
-            d.store.sync_formation(&app.id, &slug.process_types)?;
             b.source_version = slug.source_version.clone();
             b.buildpack = slug.buildpack.clone();
             b.slug_id = Some(slug.id.clone());
-            b.release_id = Some(release.id.clone());
-            Ok(release)
-        }) {
-            Ok(release) => {
+            Ok((slug, description))
+        });
+        // The release (and its release phase, if the Procfile has one) decides whether it goes live.
+        let released = match recorded {
+            Ok((slug, description)) => {
+                let new = release::NewRelease {
+                    slug_id: Some(slug.id.clone()),
+                    config: d.store.config_vars(&app.id).unwrap_or(config),
+                    description,
+                    set_config: false,
+                };
+                release::create(&d, &app, new, Some(&out)).await
+            }
+            Err(e) => Err(e),
+        };
+        match released {
+            Ok(release) if release.status == "succeeded" => {
+                b.release_id = Some(release.id.clone());
                 b.status = "succeeded".into();
                 out.heading(&format!("Release v{} created", release.version));
-                d.api_log(
-                    &app.name,
-                    format!("Release v{} created by user", release.version),
-                );
-                d.api_log(&app.name, format!("{} by user", release.description));
-                manager::reset_backoff(&d, &app.id);
-                manager::kick(&d, &app.id);
+            }
+            Ok(release) => {
+                b.release_id = Some(release.id.clone());
+                b.status = "failed".into();
+                b.error = Some(format!(
+                    "the release command of v{} failed (see `dyno releases:output v{}`)",
+                    release.version, release.version
+                ));
             }
             Err(e) => {
                 b.status = "failed".into();

@@ -384,6 +384,43 @@ impl Runtime {
         }
     }
 
+    /// The dyno's memory use: resident memory plus swap, from its memory cgroup's `memory.stat`
+    /// (`total_rss + total_swap` on cgroup v1, `anon` + `memory.swap.current` on v2). Not
+    /// `usage_in_bytes`: it counts page cache, which the kernel reclaims before any OOM.
+    pub fn stats(&self, dyno: &DynoHandle) -> Result<DynoStats> {
+        let rel = self.cgroup_rel(&dyno.id);
+        let rel = rel.trim_start_matches('/');
+        let stat = |p: &Path, key: &str| -> Option<u64> {
+            std::fs::read_to_string(p).ok()?.lines().find_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                (k == key).then(|| v.trim().parse().ok()).flatten()
+            })
+        };
+        for root in host::cgroup_roots() {
+            if root.has_controller("memory") {
+                let f = root.path.join(rel).join("memory.stat");
+                if let Some(rss) = stat(&f, "total_rss") {
+                    let swap = stat(&f, "total_swap").unwrap_or(0);
+                    return Ok(DynoStats {
+                        memory_bytes: rss + swap,
+                    });
+                }
+            } else if root.v2 {
+                let dir = root.path.join(rel);
+                if let Some(anon) = stat(&dir.join("memory.stat"), "anon") {
+                    let swap = std::fs::read_to_string(dir.join("memory.swap.current"))
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(0);
+                    return Ok(DynoStats {
+                        memory_bytes: anon + swap,
+                    });
+                }
+            }
+        }
+        bail!("dyno {}: no memory cgroup", dyno.id)
+    }
+
     /// The dyno's output spool: JSON lines of [`OutputLine`], appended by the shim.
     pub fn output_path(dyno: &DynoHandle) -> PathBuf {
         dyno.state_dir.join("output.jsonl")
@@ -406,6 +443,14 @@ fn check_id(id: &str) -> Result<()> {
         bail!("invalid dyno id {id:?}");
     }
     Ok(())
+}
+
+/// What [`Runtime::stats`] measures of a running dyno.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct DynoStats {
+    /// Resident memory plus swap, in bytes.
+    #[serde(default)]
+    pub memory_bytes: u64,
 }
 
 /// One line a dyno wrote, as spooled by its shim.
