@@ -15,19 +15,7 @@ use std::time::{Duration, Instant};
 fn deployed(env: &Env, app: &str) {
     let dir = env.app_dir("examples/hello", app);
     env.ok(&["apps:create", app, "--no-remote"], None);
-    // No `config:set` yet: the config var goes straight into the store the release snapshots.
-    let id = env.json(&["apps:info", "-a", app, "--json"])["app"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let db = rusqlite::Connection::open(env.home.join("dyno.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO config_vars (app_id, key, value) VALUES (?1, 'GREETING', 'hello there')",
-        [&id],
-    )
-    .unwrap();
-    drop(db);
+    env.ok(&["config:set", "-a", app, "GREETING=hello there"], None);
     env.ok(&["up", "-a", app], Some(&dir));
     env.ok(&["ps:scale", "-a", app, "web=0"], None);
     assert!(wait_until(Duration::from_secs(15), || env
