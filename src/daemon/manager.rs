@@ -31,6 +31,8 @@ pub enum DynoState {
     Up,
     Crashed,
     Down,
+    /// Stopped by idling (`daemon::idle`).
+    Idle,
 }
 
 impl DynoState {
@@ -40,6 +42,7 @@ impl DynoState {
             DynoState::Up => "up",
             DynoState::Crashed => "crashed",
             DynoState::Down => "down",
+            DynoState::Idle => "idle",
         }
     }
 }
@@ -192,7 +195,9 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
     let mut desired: Vec<(String, u32, String)> = vec![];
     if let (Some(_), Some(_)) = (&release, &slug) {
         for f in d.store.formation(app_id)? {
-            for n in 1..=f.quantity {
+            // An idled app has no web dynos until a request wakes it (daemon::idle).
+            let idled = f.process_type == "web" && d.idle.is_idle(app_id);
+            for n in 1..=if idled { 0 } else { f.quantity } {
                 desired.push((f.process_type.clone(), n, f.command.clone()));
             }
         }
@@ -502,11 +507,12 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
         AppRoute {
             backends,
             web_quantity,
+            idle: d.idle.is_idle(app_id),
         },
     );
 }
 
-fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
+pub(crate) fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
     let mut from = None;
     let Some(e) = d.manager.update(id, |e| {
         from = Some(e.state);
@@ -514,7 +520,8 @@ fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
     }) else {
         return;
     };
-    if from != Some(to) {
+    // An idled dyno said "up to idle" already; its stop is no news.
+    if from != Some(to) && from != Some(DynoState::Idle) {
         if let Some(app) = app_name(d, &e.app_id) {
             d.logs.platform(
                 &app,

@@ -6,7 +6,9 @@
 
 pub mod api_server;
 pub mod deploy;
+pub mod idle;
 pub mod manager;
+pub mod routing;
 
 use crate::build::{BuildOutput, Builder};
 use crate::logs::{LogLine, Logs};
@@ -32,6 +34,17 @@ pub struct Settings {
     pub boot_timeout: Duration,
     /// `DYNO_STOP_TIMEOUT` seconds between SIGTERM and SIGKILL (Heroku: 30).
     pub stop_timeout: Duration,
+    /// `DYNO_HTTPS_ADDR`, default `127.0.0.1:5443`; `off` for none. Unlike the HTTP listener's,
+    /// a failure to bind it is only a warning.
+    pub https_addr: Option<String>,
+    /// `DYNO_IDLE_AFTER` seconds without web requests before an app with idling on sleeps
+    /// (Heroku: 30 min).
+    pub idle_after: Duration,
+    /// The router's timeouts and limits: `DYNO_ROUTER_REQUEST_TIMEOUT` (H12, 30 s),
+    /// `DYNO_ROUTER_IDLE_TIMEOUT` (H15, 55 s), `DYNO_ROUTER_BOOT_TIMEOUT` (H20, 75 s),
+    /// `DYNO_ROUTER_CLIENT_IDLE_TIMEOUT` (H28, 55 s), `DYNO_ROUTER_HEADER_TIMEOUT` (30 s); seconds,
+    /// fractions allowed.
+    pub router: crate::router::RouterConfig,
 }
 
 impl Settings {
@@ -44,11 +57,38 @@ impl Settings {
                     .unwrap_or(d),
             )
         };
+        let fsecs = |k: &str, d: Duration| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(Duration::from_secs_f64)
+                .unwrap_or(d)
+        };
+        let r = crate::router::RouterConfig::default();
+        let router = crate::router::RouterConfig {
+            request_timeout: fsecs("DYNO_ROUTER_REQUEST_TIMEOUT", r.request_timeout),
+            idle_timeout: Some(fsecs(
+                "DYNO_ROUTER_IDLE_TIMEOUT",
+                r.idle_timeout.unwrap_or(Duration::from_secs(55)),
+            )),
+            boot_timeout: fsecs("DYNO_ROUTER_BOOT_TIMEOUT", r.boot_timeout),
+            client_idle_timeout: fsecs("DYNO_ROUTER_CLIENT_IDLE_TIMEOUT", r.client_idle_timeout),
+            header_read_timeout: fsecs("DYNO_ROUTER_HEADER_TIMEOUT", r.header_read_timeout),
+            ..r
+        };
         Settings {
             router_addr: std::env::var("DYNO_ROUTER_ADDR")
                 .unwrap_or_else(|_| "127.0.0.1:5000".into()),
             boot_timeout: secs("DYNO_BOOT_TIMEOUT", 60),
             stop_timeout: secs("DYNO_STOP_TIMEOUT", 30),
+            https_addr: match std::env::var("DYNO_HTTPS_ADDR") {
+                Ok(v) if v == "off" || v.is_empty() => None,
+                Ok(v) => Some(v),
+                Err(_) => Some("127.0.0.1:5443".into()),
+            },
+            idle_after: fsecs("DYNO_IDLE_AFTER", Duration::from_secs(30 * 60)),
+            router,
         }
     }
 }
@@ -63,6 +103,12 @@ pub struct Daemon {
     pub builder: Builder,
     pub manager: manager::Manager,
     pub router_addr: Option<SocketAddr>,
+    /// The HTTPS listener's address, when it runs.
+    pub https_addr: Option<SocketAddr>,
+    /// The local CA's certificate (`DYNO_HOME/tls/ca.pem`), when HTTPS is on.
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub idle: idle::Idle,
+    pub drains: crate::drains::Drains,
     /// Output of builds of this daemon's lifetime, by build id.
     pub builds: Mutex<HashMap<String, Arc<BuildOutput>>>,
     /// Set once `daemon:stop` began.
@@ -164,16 +210,32 @@ async fn run() -> Result<()> {
             )
         })?;
     let router_addr = listener.local_addr()?;
+    let routes = RouteTable::default();
+    let https = match &settings.https_addr {
+        Some(addr) => match routing::https_listener(&paths, addr, &routes).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!("no HTTPS listener: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
     let d = Arc::new(Daemon {
         paths: paths.clone(),
         settings,
         store,
-        logs: Logs::default(),
+        logs,
         runtime,
-        routes: RouteTable::default(),
+        routes,
         builder,
         manager: manager::Manager::default(),
         router_addr: Some(router_addr),
+        https_addr: https.as_ref().map(|h| h.addr),
+        ca_cert: https.as_ref().map(|h| h.ca_cert.clone()),
+        idle: idle::Idle::default(),
+        drains: crate::drains::Drains::default(),
         builds: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
         keep_dynos: AtomicBool::new(false),
@@ -199,11 +261,25 @@ async fn run() -> Result<()> {
         log_d.logs.push(app, LogLine::new("heroku", "router", line));
     });
     let routes = d.routes.clone();
+    let config = d.settings.router.clone();
+    let log = router_log.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::router::serve(listener, routes, router_log).await {
+        if let Err(e) = crate::router::serve_with(listener, routes, log, config).await {
             tracing::error!("router: {e:#}");
         }
     });
+    if let Some(h) = https {
+        let routes = d.routes.clone();
+        let config = d.settings.router.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::router::serve_tls(h.listener, routes, router_log, config, h.acceptor).await
+            {
+                tracing::error!("router (https): {e:#}");
+            }
+        });
+    }
+    routing::start(&d);
 
     // Bring every app's formation back (after a daemon restart or a reboot).
     for app in d.store.apps()? {
@@ -226,6 +302,7 @@ async fn run() -> Result<()> {
         remove_instance_cgroups(&paths);
     }
     server.abort();
+    d.logs.flush();
     let _ = std::fs::remove_file(paths.socket());
     tracing::info!("stopped");
     Ok(())

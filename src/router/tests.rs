@@ -198,6 +198,7 @@ fn backend(dyno: &str, addr: SocketAddr) -> Backend {
 
 fn route(backends: Vec<Backend>) -> AppRoute {
     AppRoute {
+        idle: false,
         web_quantity: backends.len().max(1) as u32,
         backends,
     }
@@ -342,6 +343,7 @@ async fn no_web_dynos_is_h14() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 0,
+                idle: false,
             },
         );
         let (router, logs) = start_router(table, test_config()).await;
@@ -648,6 +650,7 @@ async fn request_is_held_until_a_backend_is_up() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 1,
+                idle: false,
             },
         );
         let (router, logs) = start_router(table.clone(), test_config()).await;
@@ -673,6 +676,7 @@ async fn boot_timeout_is_h20() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 1,
+                idle: false,
             },
         );
         let config = RouterConfig {
