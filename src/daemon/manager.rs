@@ -249,6 +249,8 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
                 .lock()
                 .unwrap()
                 .retain(|_, e| !(e.app_id == app_id && e.name == name && e.handle.is_none()));
+            // Not crashed any more but starting: the router holds requests instead of H10.
+            update_routes(d, app_id);
             if let Err(e) = start_dyno(d, &app.name, release, slug, ptype, *n, command).await {
                 d.logs
                     .platform(&app.name, &name, format!("Error starting process: {e:#}"));
@@ -490,10 +492,15 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
         .iter()
         .find(|f| f.process_type == "web")
         .map_or(0, |f| f.quantity);
-    let backends = d
-        .manager
-        .entries(app_id)
-        .into_iter()
+    let entries = d.manager.entries(app_id);
+    let web: Vec<&DynoEntry> = entries
+        .iter()
+        .filter(|e| e.process_type == "web" && !e.stopping)
+        .collect();
+    // Every web dyno crashed and waits out its cool-off: the router answers H10.
+    let crashed = !web.is_empty() && web.iter().all(|e| e.state == DynoState::Crashed);
+    let backends = entries
+        .iter()
         .filter(|e| e.process_type == "web" && e.state == DynoState::Up && !e.stopping)
         .filter_map(|e| {
             Some(Backend {
@@ -508,6 +515,7 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
             backends,
             web_quantity,
             idle: d.idle.is_idle(app_id),
+            crashed,
         },
     );
 }

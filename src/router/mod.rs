@@ -54,6 +54,8 @@ pub struct AppRoute {
     pub web_quantity: u32,
     /// The app is idled: a request wakes it (through the table's wake callback) and waits.
     pub idle: bool,
+    /// Every web dyno has crashed (and waits to be restarted): H10 instead of waiting.
+    pub crashed: bool,
 }
 
 /// Wakes an idled app (by name); called by the router, must not block for long.
@@ -697,6 +699,7 @@ impl Router {
                     Some(r) if r.idle => true,
                     Some(r) if r.web_quantity == 0 => return Err(Wait::Error(H14)),
                     Some(r) if !r.backends.is_empty() => return Ok(r.backends.clone()),
+                    Some(r) if r.crashed => return Err(Wait::Error(H10)),
                     Some(_) => false,
                 }
             };

@@ -199,6 +199,7 @@ fn backend(dyno: &str, addr: SocketAddr) -> Backend {
 fn route(backends: Vec<Backend>) -> AppRoute {
     AppRoute {
         idle: false,
+        crashed: false,
         web_quantity: backends.len().max(1) as u32,
         backends,
     }
@@ -344,6 +345,7 @@ async fn no_web_dynos_is_h14() {
                 backends: vec![],
                 web_quantity: 0,
                 idle: false,
+                crashed: false,
             },
         );
         let (router, logs) = start_router(table, test_config()).await;
@@ -651,6 +653,7 @@ async fn request_is_held_until_a_backend_is_up() {
                 backends: vec![],
                 web_quantity: 1,
                 idle: false,
+                crashed: false,
             },
         );
         let (router, logs) = start_router(table.clone(), test_config()).await;
@@ -677,6 +680,7 @@ async fn boot_timeout_is_h20() {
                 backends: vec![],
                 web_quantity: 1,
                 idle: false,
+                crashed: false,
             },
         );
         let config = RouterConfig {
