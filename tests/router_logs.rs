@@ -341,7 +341,9 @@ fn router_serves_real_dynos_the_heroku_way() {
         last.1.contains("H14")
     });
     assert!(h14, "no H14 after scaling to 0: {last:?}");
-    assert!(wait_until(Duration::from_secs(15), || env.dynos("rtr").is_empty()));
+    assert!(wait_until(Duration::from_secs(15), || env
+        .dynos("rtr")
+        .is_empty()));
 }
 
 /// GET over TLS, trusting only `ca_pem`, with SNI `host`.
@@ -684,7 +686,13 @@ fn logs_filter_persist_drain_and_never_block() {
     );
     assert_eq!(last.lines().count(), 3, "{last}");
     assert!(last.lines().all(|l| l.contains(" app[web.1]: ")), "{last}");
-    let ticks = env.ok(&["logs", "-a", "logsy", "-n", "5", "--ps", "ticker"], None);
+    wait_logs(&env, "logsy", "app[ticker.1]: tick 5", 10);
+    let ticks = env.ok(
+        &[
+            "logs", "-a", "logsy", "-n", "5", "--ps", "ticker", "--source", "app",
+        ],
+        None,
+    );
     assert_eq!(ticks.lines().count(), 5, "{ticks}");
     assert!(
         ticks.lines().all(|l| l.contains(" app[ticker.1]: tick ")),
@@ -772,32 +780,55 @@ fn logs_filter_persist_drain_and_never_block() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let tick_no = |s: &str| -> i64 {
-        s.lines()
-            .filter_map(|l| l.rsplit("tick ").next()?.trim().parse().ok())
-            .max()
-            .unwrap_or(-1)
-    };
-    let before = tick_no(&env.ok(&["logs", "-a", "logsy", "-n", "3", "--ps", "ticker"], None));
-    env.ok(&["ps:scale", "-a", "logsy", "flood=1"], None);
-    let t = Instant::now();
-    let mut flooded = false;
-    while t.elapsed() < Duration::from_secs(20) {
-        let logs = env.ok(&["logs", "-a", "logsy", "-n", "1500"], None);
-        flooded = flooded || logs.contains("app[flood.1]: flood ");
-        let now = tick_no(&env.ok(&["logs", "-a", "logsy", "-n", "3", "--ps", "ticker"], None));
-        if flooded && now >= before + 20 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let mut ticks = env
+        .cmd(
+            &[
+                "logs", "-a", "logsy", "--tail", "-n", "0", "--ps", "ticker", "--source", "app",
+            ],
+            None,
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let arrivals = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    {
+        let out = ticks.stdout.take().unwrap();
+        let arrivals = arrivals.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if l.contains("app[ticker.1]: tick ") {
+                    arrivals.lock().unwrap().push(Instant::now());
+                }
+            }
+        });
     }
-    let after = tick_no(&env.ok(&["logs", "-a", "logsy", "-n", "3", "--ps", "ticker"], None));
-    assert!(flooded, "the flood never showed");
-    assert!(
-        after >= before + 20,
-        "ticks stalled during the flood: {before} → {after}"
-    );
+    std::thread::sleep(Duration::from_millis(500));
+    let flood_start = Instant::now();
+    env.ok(&["ps:scale", "-a", "logsy", "flood=1"], None);
     wait_logs(&env, "logsy", "app[flood.1]: flood done", 30);
+    let flood_end = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = ticks.kill();
+    let _ = ticks.wait();
+    let during: Vec<Instant> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|t| *t >= flood_start && *t <= flood_end + Duration::from_millis(300))
+        .collect();
+    let mut gaps: Vec<Duration> = during.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.push(during.first().map_or(Duration::MAX, |t| *t - flood_start));
+    let worst = gaps.iter().max().copied().unwrap_or(Duration::MAX);
+    eprintln!(
+        "flood of 400,000 lines took {:?}; {} ticks arrived meanwhile, worst gap {worst:?}",
+        flood_end - flood_start,
+        during.len()
+    );
+    assert!(
+        worst < Duration::from_millis(1500),
+        "the ticker's lines stalled during the flood: worst gap {worst:?}"
+    );
     let mut out = slow.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
