@@ -574,7 +574,10 @@ fn syslog_server() -> (u16, Arc<Mutex<Vec<u8>>>) {
 }
 
 /// An HTTP drain endpoint on loopback: (headers, body) of each POST.
-fn http_drain_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+/// (head, body) of each request an HTTP drain endpoint received.
+type Posts = Arc<Mutex<Vec<(String, String)>>>;
+
+fn http_drain_server() -> (u16, Posts) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(vec![]));
