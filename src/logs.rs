@@ -273,12 +273,20 @@ fn history_writer(dir: &Path, rx: mpsc::Receiver<DiskMsg>) {
                         let _ = o.w.flush();
                         let (old, cur) = history_files(dir, &app);
                         let _ = std::fs::rename(&cur, &old);
-                        files.remove(&app);
-                        match open(&app) {
-                            Ok(o) => {
-                                files.insert(app.clone(), o);
+                        // A fresh file: its writer and buffer are reused, nothing to count.
+                        match std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&cur)
+                        {
+                            Ok(f) => {
+                                *o.w.get_mut() = f;
+                                o.lines = 0;
                             }
-                            Err(e) => tracing::warn!(app, "log history: {e}"),
+                            Err(e) => {
+                                tracing::warn!(app, "log history: {e}");
+                                files.remove(&app);
+                            }
                         }
                     }
                 }
@@ -317,7 +325,14 @@ fn history_writer(dir: &Path, rx: mpsc::Receiver<DiskMsg>) {
                 for o in files.values_mut() {
                     let _ = o.w.flush();
                 }
-                rx.recv().ok()
+                // Nap before parking: under a steady stream of lines the writer is then never
+                // parked, so pushing a line never has to wake a thread.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(mpsc::TryRecvError::Empty) => rx.recv().ok(),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
             }
             Err(mpsc::TryRecvError::Disconnected) => None,
         };

@@ -40,6 +40,8 @@ pub(crate) struct PendingLog {
     pub sent_at: Instant,
     pub status: u16,
     pub conn: Option<(Arc<Pool>, SocketAddr, SendRequest<UpBody>)>,
+    /// The client connection's slot, where the dyno connection goes when the exchange is over.
+    pub slot: Option<super::pool::Slot>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,18 @@ impl PendingLog {
         let line = match end {
             End::Complete => {
                 if let Some((pool, addr, sender)) = self.conn {
-                    pool.checkin(addr, sender);
+                    match self.slot {
+                        Some(slot) => {
+                            let old = slot
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace((addr, sender));
+                            if let Some((a, s)) = old {
+                                pool.checkin(a, s);
+                            }
+                        }
+                        None => pool.checkin(addr, sender),
+                    }
                 }
                 self.info.line(None, &fields)
             }

@@ -35,7 +35,7 @@ use rand::RngCore;
 
 use body::PendingLog;
 pub use body::RouterBody;
-use pool::{ConnectError, Pool};
+use pool::{ConnectError, Pool, Slot};
 
 /// One web dyno that is `up` and takes requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +204,7 @@ impl Default for RouterConfig {
             client_idle_timeout: Duration::from_secs(55),
             max_header_bytes: 64 * 1024,
             max_connections: 10_000,
-            max_idle_per_backend: 16,
+            max_idle_per_backend: 128,
             pool_idle_timeout: Duration::from_millis(1500),
         }
     }
@@ -437,9 +437,12 @@ impl Router {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let router = self.clone();
+        let slot: Slot = Arc::default();
+        let conn_slot = slot.clone();
         let svc = service_fn(move |req| {
             let router = router.clone();
-            async move { Ok::<_, Infallible>(router.handle(req, peer).await) }
+            let slot = conn_slot.clone();
+            async move { Ok::<_, Infallible>(router.handle(req, peer, slot).await) }
         });
         let mut builder = http1::Builder::new();
         builder
@@ -453,12 +456,18 @@ impl Router {
         {
             tracing::debug!("router: client connection {peer}: {e}");
         }
+        // The client is gone; its dyno connection serves others.
+        let last = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((addr, sender)) = last {
+            self.pool.checkin(addr, sender);
+        }
     }
 
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
+        slot: Slot,
     ) -> Response<RouterBody> {
         let host = request_host(&req);
         let Some(app) = self.table.app_for_host(&host) else {
@@ -481,7 +490,7 @@ impl Router {
             started: Instant::now(),
             armed: true,
         };
-        let resp = self.route(req, &info, &mut guard.progress).await;
+        let resp = self.route(req, &info, &mut guard.progress, slot).await;
         guard.armed = false;
         resp
     }
@@ -492,6 +501,7 @@ impl Router {
         mut req: Request<Incoming>,
         info: &ReqInfo,
         progress: &mut Progress,
+        slot: Slot,
     ) -> Response<RouterBody> {
         let backends = match self.wait_for_backends(&info.app, &info.request_id).await {
             Ok(b) => b,
@@ -537,7 +547,27 @@ impl Router {
         for i in 0..n.min(2) {
             let b = &backends[(first + i) % n];
             let t = Instant::now();
-            match self.pool.get(b.addr).await {
+            let kept = {
+                let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                match s.as_ref() {
+                    Some((a, _)) if *a == b.addr => s.take().map(|(_, sender)| sender),
+                    _ => None,
+                }
+            };
+            let got = match kept {
+                // Ready at once, or as soon as hyper has finished the previous exchange.
+                Some(mut sender) => {
+                    match tokio::time::timeout(self.config.connect_timeout, sender.ready()).await {
+                        Ok(Ok(())) => Ok(pool::Conn {
+                            sender,
+                            reused: true,
+                        }),
+                        _ => self.pool.get(b.addr).await,
+                    }
+                }
+                None => self.pool.get(b.addr).await,
+            };
+            match got {
                 Ok(conn) => {
                     chosen = Some((b, conn, t.elapsed()));
                     break;
@@ -678,6 +708,7 @@ impl Router {
             sent_at,
             status: status.as_u16(),
             conn: Some((self.pool.clone(), backend.addr, conn.sender)),
+            slot: Some(slot),
         };
         Response::from_parts(
             parts,
@@ -931,15 +962,16 @@ pub(crate) fn new_request_id() -> String {
     rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
 }
 
 fn connection_tokens(h: &HeaderMap) -> Vec<String> {
