@@ -57,9 +57,12 @@ pub async fn https_listener(paths: &Paths, addr: &str, routes: &RouteTable) -> R
 pub fn start(d: &Arc<Daemon>) {
     reload_domains(d);
     let weak = Arc::downgrade(d);
+    // The router calls this on its own threads: the wake runs on the daemon's runtime.
+    let rt = tokio::runtime::Handle::current();
     d.routes.set_wake(Arc::new(move |app: &str| {
         if let Some(d) = weak.upgrade() {
-            idle::wake(&d, app);
+            let app = app.to_string();
+            rt.spawn(async move { idle::wake(&d, &app) });
         }
     }));
     if let Ok(apps) = d.store.apps() {

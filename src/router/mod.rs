@@ -186,6 +186,8 @@ pub struct RouterConfig {
     pub max_header_bytes: usize,
     /// Client connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Threads serving connections, each with its own event loop (default: one per core).
+    pub workers: usize,
     /// Idle kept-alive connections kept per dyno.
     pub max_idle_per_backend: usize,
     /// An idle connection to a dyno older than this is not reused (servers close idle ones).
@@ -204,6 +206,7 @@ impl Default for RouterConfig {
             client_idle_timeout: Duration::from_secs(55),
             max_header_bytes: 64 * 1024,
             max_connections: 10_000,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_idle_per_backend: 128,
             pool_idle_timeout: Duration::from_millis(1500),
         }
@@ -240,6 +243,11 @@ pub async fn serve_tls(
     serve_any(listener, table, log, config, Some(acceptor)).await
 }
 
+/// Runs `config.workers` accept loops, each on its own thread with a single-threaded runtime
+/// (nginx's worker model): a request's tasks (client connection, dyno connection, body) wake each
+/// other on one thread, with no cross-thread hand-offs. Each worker has its own pool of dyno
+/// connections; the route table, round robin and log are shared. Dropping the returned future
+/// stops the workers.
 async fn serve_any(
     listener: tokio::net::TcpListener,
     table: RouteTable,
@@ -248,25 +256,74 @@ async fn serve_any(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
-    let pool = Arc::new(Pool::new(
-        config.max_idle_per_backend,
-        config.pool_idle_timeout,
-        config.connect_timeout,
-    ));
+    let listener = listener.into_std()?;
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let router = Arc::new(Router {
-        table,
-        log,
-        config,
-        port,
-        proto: if tls.is_some() { "https" } else { "http" },
-        pool,
-        rr: RwLock::new(HashMap::new()),
-    });
+    let rr = Arc::new(RwLock::new(HashMap::new()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Error>();
+    for i in 0..config.workers.max(1) {
+        let listener = listener.try_clone()?;
+        let router = Arc::new(Router {
+            table: table.clone(),
+            log: log.clone(),
+            config: config.clone(),
+            port,
+            proto: if tls.is_some() { "https" } else { "http" },
+            pool: Arc::new(Pool::new(
+                config.max_idle_per_backend,
+                config.pool_idle_timeout,
+                config.connect_timeout,
+            )),
+            rr: rr.clone(),
+        });
+        let (tls, slots, mut stop, fail) =
+            (tls.clone(), slots.clone(), stop_rx.clone(), fail_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("router-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = fail.send(e.into());
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = fail.send(e.into());
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = accept_loop(listener, router, tls, slots) => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            })?;
+    }
+    drop(fail_tx);
+    let _keep = stop_tx;
+    match fail_rx.recv().await {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
     loop {
         // Past max_connections, stop accepting: the kernel's backlog holds the rest.
         let Ok(slot) = slots.clone().acquire_owned().await else {
-            return Ok(());
+            return;
         };
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -336,7 +393,7 @@ struct Router {
     proto: &'static str,
     pool: Arc<Pool>,
     /// Round-robin counters per app.
-    rr: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+    rr: Arc<RwLock<HashMap<String, Arc<AtomicUsize>>>>,
 }
 
 /// The request's fields that go into its log line.
