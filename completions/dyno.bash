@@ -31,6 +31,9 @@ _dyno() {
             dyno,apps:rename)
                 cmd="dyno__subcmd__apps:rename"
                 ;;
+            dyno,certs)
+                cmd="dyno__subcmd__certs"
+                ;;
             dyno,completions)
                 cmd="dyno__subcmd__completions"
                 ;;
@@ -58,6 +61,24 @@ _dyno() {
             dyno,dash)
                 cmd="dyno__subcmd__dash"
                 ;;
+            dyno,domains)
+                cmd="dyno__subcmd__domains"
+                ;;
+            dyno,domains:add)
+                cmd="dyno__subcmd__domains:add"
+                ;;
+            dyno,domains:remove)
+                cmd="dyno__subcmd__domains:remove"
+                ;;
+            dyno,drains)
+                cmd="dyno__subcmd__drains"
+                ;;
+            dyno,drains:add)
+                cmd="dyno__subcmd__drains:add"
+                ;;
+            dyno,drains:remove)
+                cmd="dyno__subcmd__drains:remove"
+                ;;
             dyno,help)
                 cmd="dyno__subcmd__help"
                 ;;
@@ -72,6 +93,9 @@ _dyno() {
                 ;;
             dyno,ps)
                 cmd="dyno__subcmd__ps"
+                ;;
+            dyno,ps:idle)
+                cmd="dyno__subcmd__ps:idle"
                 ;;
             dyno,ps:kill)
                 cmd="dyno__subcmd__ps:kill"
@@ -124,6 +148,9 @@ _dyno() {
             dyno__subcmd__help,apps:rename)
                 cmd="dyno__subcmd__help__subcmd__apps:rename"
                 ;;
+            dyno__subcmd__help,certs)
+                cmd="dyno__subcmd__help__subcmd__certs"
+                ;;
             dyno__subcmd__help,completions)
                 cmd="dyno__subcmd__help__subcmd__completions"
                 ;;
@@ -151,6 +178,24 @@ _dyno() {
             dyno__subcmd__help,dash)
                 cmd="dyno__subcmd__help__subcmd__dash"
                 ;;
+            dyno__subcmd__help,domains)
+                cmd="dyno__subcmd__help__subcmd__domains"
+                ;;
+            dyno__subcmd__help,domains:add)
+                cmd="dyno__subcmd__help__subcmd__domains:add"
+                ;;
+            dyno__subcmd__help,domains:remove)
+                cmd="dyno__subcmd__help__subcmd__domains:remove"
+                ;;
+            dyno__subcmd__help,drains)
+                cmd="dyno__subcmd__help__subcmd__drains"
+                ;;
+            dyno__subcmd__help,drains:add)
+                cmd="dyno__subcmd__help__subcmd__drains:add"
+                ;;
+            dyno__subcmd__help,drains:remove)
+                cmd="dyno__subcmd__help__subcmd__drains:remove"
+                ;;
             dyno__subcmd__help,help)
                 cmd="dyno__subcmd__help__subcmd__help"
                 ;;
@@ -165,6 +210,9 @@ _dyno() {
                 ;;
             dyno__subcmd__help,ps)
                 cmd="dyno__subcmd__help__subcmd__ps"
+                ;;
+            dyno__subcmd__help,ps:idle)
+                cmd="dyno__subcmd__help__subcmd__ps:idle"
                 ;;
             dyno__subcmd__help,ps:kill)
                 cmd="dyno__subcmd__help__subcmd__ps:kill"
@@ -209,7 +257,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached daemon daemon:stop daemon:status completions man shim init help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle certs daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -317,6 +365,20 @@ _dyno() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__certs)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -490,8 +552,140 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__domains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:add)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:add)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached daemon daemon:stop daemon:status completions man shim init help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle certs daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,6 +755,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__apps:rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__certs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -700,6 +908,90 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__help__subcmd__domains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -757,6 +1049,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__ps)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__ps:idle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1013,6 +1319,28 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__ps)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__ps:idle)
             opts="-a -h -V --app --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod drains;
 pub mod logs;
 pub mod names;
 pub mod paths;
