@@ -31,6 +31,9 @@ _dyno() {
             dyno,apps:rename)
                 cmd="dyno__subcmd__apps:rename"
                 ;;
+            dyno,certs)
+                cmd="dyno__subcmd__certs"
+                ;;
             dyno,completions)
                 cmd="dyno__subcmd__completions"
                 ;;
@@ -42,6 +45,24 @@ _dyno() {
                 ;;
             dyno,daemon:stop)
                 cmd="dyno__subcmd__daemon:stop"
+                ;;
+            dyno,domains)
+                cmd="dyno__subcmd__domains"
+                ;;
+            dyno,domains:add)
+                cmd="dyno__subcmd__domains:add"
+                ;;
+            dyno,domains:remove)
+                cmd="dyno__subcmd__domains:remove"
+                ;;
+            dyno,drains)
+                cmd="dyno__subcmd__drains"
+                ;;
+            dyno,drains:add)
+                cmd="dyno__subcmd__drains:add"
+                ;;
+            dyno,drains:remove)
+                cmd="dyno__subcmd__drains:remove"
                 ;;
             dyno,help)
                 cmd="dyno__subcmd__help"
@@ -57,6 +78,9 @@ _dyno() {
                 ;;
             dyno,ps)
                 cmd="dyno__subcmd__ps"
+                ;;
+            dyno,ps:idle)
+                cmd="dyno__subcmd__ps:idle"
                 ;;
             dyno,ps:scale)
                 cmd="dyno__subcmd__ps:scale"
@@ -85,6 +109,9 @@ _dyno() {
             dyno__subcmd__help,apps:rename)
                 cmd="dyno__subcmd__help__subcmd__apps:rename"
                 ;;
+            dyno__subcmd__help,certs)
+                cmd="dyno__subcmd__help__subcmd__certs"
+                ;;
             dyno__subcmd__help,completions)
                 cmd="dyno__subcmd__help__subcmd__completions"
                 ;;
@@ -96,6 +123,24 @@ _dyno() {
                 ;;
             dyno__subcmd__help,daemon:stop)
                 cmd="dyno__subcmd__help__subcmd__daemon:stop"
+                ;;
+            dyno__subcmd__help,domains)
+                cmd="dyno__subcmd__help__subcmd__domains"
+                ;;
+            dyno__subcmd__help,domains:add)
+                cmd="dyno__subcmd__help__subcmd__domains:add"
+                ;;
+            dyno__subcmd__help,domains:remove)
+                cmd="dyno__subcmd__help__subcmd__domains:remove"
+                ;;
+            dyno__subcmd__help,drains)
+                cmd="dyno__subcmd__help__subcmd__drains"
+                ;;
+            dyno__subcmd__help,drains:add)
+                cmd="dyno__subcmd__help__subcmd__drains:add"
+                ;;
+            dyno__subcmd__help,drains:remove)
+                cmd="dyno__subcmd__help__subcmd__drains:remove"
                 ;;
             dyno__subcmd__help,help)
                 cmd="dyno__subcmd__help__subcmd__help"
@@ -111,6 +156,9 @@ _dyno() {
                 ;;
             dyno__subcmd__help,ps)
                 cmd="dyno__subcmd__help__subcmd__ps"
+                ;;
+            dyno__subcmd__help,ps:idle)
+                cmd="dyno__subcmd__help__subcmd__ps:idle"
                 ;;
             dyno__subcmd__help,ps:scale)
                 cmd="dyno__subcmd__help__subcmd__ps:scale"
@@ -131,7 +179,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases domains domains:add domains:remove drains drains:add drains:remove ps:idle certs daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +294,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__certs)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -302,8 +364,140 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__domains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:add)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:add)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases daemon daemon:stop daemon:status completions man shim init help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases domains domains:add domains:remove drains drains:add drains:remove ps:idle certs daemon daemon:stop daemon:status completions man shim init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +580,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__help__subcmd__certs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -429,6 +637,90 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__daemon:stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -499,6 +791,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__ps)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__ps:idle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -643,6 +949,28 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__ps)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__ps:idle)
             opts="-a -h -V --app --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
