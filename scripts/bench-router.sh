@@ -76,7 +76,8 @@ error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log $WORK/nginx/access.log combined;
-    upstream app { server $UP; keepalive 128; }
+    upstream app { server $UP; keepalive 128; keepalive_requests 1000000; }
+    keepalive_requests 1000000;
     server {
         listen $NGX reuseport;
         server_name bench.localhost;

@@ -660,6 +660,9 @@ fn scale(d: &Arc<Daemon>, a: &AppRow, b: api::FormationBatchUpdate) -> Result<()
         }
     }
     d.store.scale(&a.id, &updates)?;
+    // The router knows the new web quantity when this answers (holds requests, or H14), not
+    // only once reconcile has run.
+    manager::update_routes(d, &a.id);
     manager::reset_backoff(d, &a.id);
     manager::kick(d, &a.id);
     Ok(())

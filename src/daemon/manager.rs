@@ -776,11 +776,17 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
     // Everything the dyno wrote is in the spool now: take the rest, then forget it.
     tail.abort();
     let _ = tail.await;
-    let offset = std::fs::read_to_string(handle.state_dir.join("daemon.offset"))
+    let mut offset = std::fs::read_to_string(handle.state_dir.join("daemon.offset"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(offset);
-    drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
+    loop {
+        let next = drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
+        if next == offset {
+            break;
+        }
+        offset = next;
+    }
     let output = if entry.one_off {
         read_output(&handle)
     } else {
@@ -927,8 +933,14 @@ async fn tail_output(
     mut offset: u64,
 ) {
     loop {
-        offset = drain_output(&d, &handle, &app_id, &name, offset);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let next = drain_output(&d, &handle, &app_id, &name, offset);
+        if next == offset {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        } else {
+            // More may be waiting: go on, but let log readers run between batches.
+            tokio::task::yield_now().await;
+        }
+        offset = next;
     }
 }
 
@@ -945,6 +957,9 @@ fn read_output(handle: &DynoHandle) -> String {
     out
 }
 
+/// Lines taken from a spool per pass, so that tails and drains get to run between passes.
+const DRAIN_BATCH: usize = 2000;
+
 /// Reads the spool from `offset`, pushes whole lines to the log, returns the new offset (also
 /// kept in the state dir so a restarted daemon neither loses nor repeats lines).
 fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offset: u64) -> u64 {
@@ -959,7 +974,7 @@ fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offse
     let mut pos = offset;
     let mut buf = String::new();
     let app = app_name(d, app_id);
-    loop {
+    for _ in 0..DRAIN_BATCH {
         buf.clear();
         match r.read_line(&mut buf) {
             Ok(0) | Err(_) => break,

@@ -1047,3 +1047,77 @@ fn hop_by_hop_headers_are_removed() {
     assert_eq!(h.len(), 1);
     assert_eq!(h["x-bar"], "2");
 }
+
+#[tokio::test]
+async fn client_stalling_mid_body_is_h28() {
+    bounded!(async {
+        let a = upstream("web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let config = RouterConfig {
+            client_idle_timeout: Duration::from_millis(300),
+            ..test_config()
+        };
+        let (router, logs) = start_router(table, config).await;
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"POST /echo HTTP/1.1\r\nHost: hello.localhost\r\nContent-Length: 100\r\n\r\n0123456789")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        let logs = wait_logs(&logs, 1).await;
+        let f = field_map(&logs[0].1);
+        assert_eq!(
+            (f["code"].as_str(), f["desc"].as_str()),
+            ("H28", "Client Connection Idle")
+        );
+    });
+}
+
+#[tokio::test]
+async fn custom_domains_and_idle_apps_wake() {
+    bounded!(async {
+        let a = upstream("web").await;
+        let table = RouteTable::default();
+        table.set(
+            "hello",
+            AppRoute {
+                backends: vec![],
+                web_quantity: 1,
+                idle: true,
+                crashed: false,
+            },
+        );
+        table.set_domains(
+            [
+                ("www.example.test".to_string(), "hello".to_string()),
+                ("*.wild.test".to_string(), "hello".to_string()),
+            ]
+            .into(),
+        );
+        let woken = Arc::new(AtomicUsize::new(0));
+        let (w, t, addr) = (woken.clone(), table.clone(), a.addr);
+        table.set_wake(Arc::new(move |app: &str| {
+            assert_eq!(app, "hello");
+            w.fetch_add(1, Ordering::SeqCst);
+            let t = t.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                t.set("hello", route(vec![backend("web.1", addr)]));
+            });
+        }));
+        let (router, _) = start_router(table.clone(), test_config()).await;
+        let (status, _, body) = get(router, "www.example.test:5000", "/").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "web"));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert!(table.last_request("hello").is_some());
+        assert_eq!(get(router, "a.wild.test", "/").await.2, "web");
+        assert_eq!(get(router, "wild.test", "/").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(router, "other.test", "/").await.0,
+            StatusCode::NOT_FOUND
+        );
+    });
+}
