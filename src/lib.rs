@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod git;
 pub mod logs;
 pub mod names;
 pub mod paths;
