@@ -14,4 +14,5 @@ pub mod paths;
 pub mod procfile;
 pub mod router;
 pub mod runtime;
+pub mod static_web;
 pub mod store;

@@ -229,6 +229,9 @@ pub enum Command {
     /// Per-dyno helper (internal): creates and holds one container.
     #[command(hide = true)]
     Shim { state_dir: PathBuf },
+    /// The static buildpack's web process: serves the app's files on $PORT (internal)
+    #[command(hide = true)]
+    Static,
     /// PID 1 inside a dyno (internal).
     #[command(hide = true)]
     Init {
@@ -248,6 +251,7 @@ pub fn main() -> i32 {
             no_profile,
         } => return crate::runtime::init_main(command, !no_profile),
         Command::Daemon => return crate::daemon::main(),
+        Command::Static => return crate::static_web::main(),
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -327,7 +331,9 @@ async fn run(cmd: Command) -> Result<i32> {
             clap_mangen::generate_to(cmd, &dir)?;
             Ok(0)
         }
-        Command::Shim { .. } | Command::Init { .. } | Command::Daemon => unreachable!(),
+        Command::Shim { .. } | Command::Init { .. } | Command::Daemon | Command::Static => {
+            unreachable!()
+        }
     }
 }
 
