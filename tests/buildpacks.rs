@@ -399,9 +399,9 @@ fn slugignore_and_git_are_kept_out_of_the_slug() {
     // Uncommitted changes are built as they are, and the release says so.
     std::fs::write(dir.join("extra.txt"), "not committed\n").unwrap();
     up(&env, &dir);
-    let r = releases(&env, "trimmed");
+    let r = releases(&env, "trimmed"); // newest first
     assert_eq!(
-        r[1]["description"],
+        r[0]["description"],
         format!("Deploy {} (dirty)", commit.trim())
     );
     let builds = env.ok(&["builds", "-a", "trimmed"], None);
