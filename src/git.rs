@@ -106,11 +106,9 @@ pub fn parse_updates(input: &str) -> Vec<RefUpdate> {
 
 /// The update a push deploys: `main` first, else `master`; deletions deploy nothing.
 pub fn to_deploy(updates: &[RefUpdate]) -> Option<&RefUpdate> {
-    DEPLOY_BRANCHES.iter().find_map(|b| {
-        updates
-            .iter()
-            .find(|u| u.name == *b && !u.is_delete())
-    })
+    DEPLOY_BRANCHES
+        .iter()
+        .find_map(|b| updates.iter().find(|u| u.name == *b && !u.is_delete()))
 }
 
 #[cfg(test)]
@@ -145,7 +143,10 @@ mod tests {
             Some("refs/heads/main")
         );
         let hook = std::fs::read_to_string(p.join("hooks/pre-receive")).unwrap();
-        assert!(hook.contains(r"'/opt/dyno it'\''s/bin/dyno' git:hook pre-receive"), "{hook}");
+        assert!(
+            hook.contains(r"'/opt/dyno it'\''s/bin/dyno' git:hook pre-receive"),
+            "{hook}"
+        );
         let mode = std::fs::metadata(p.join("hooks/pre-receive"))
             .unwrap()
             .permissions()

@@ -117,14 +117,12 @@ impl Site {
                     .unwrap()
             }
             Resolved::NotFound => {
-                let page = self
-                    .cfg
-                    .error_page
-                    .as_deref()
-                    .and_then(|p| match self.resolve(&format!("/{}", p.trim_start_matches('/'))) {
+                let page = self.cfg.error_page.as_deref().and_then(|p| {
+                    match self.resolve(&format!("/{}", p.trim_start_matches('/'))) {
                         Resolved::File(f) => Some(f),
                         _ => None,
-                    });
+                    }
+                });
                 (StatusCode::NOT_FOUND, page)
             }
         };

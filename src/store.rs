@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records where a db is.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE apps (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -83,8 +84,8 @@ CREATE TABLE builds (
     updated_at TEXT NOT NULL
 );
 "#,
-// 2: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
-r#"
+    // 2: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
+    r#"
 CREATE TABLE app_buildpacks (
     app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL,
@@ -95,7 +96,8 @@ ALTER TABLE builds ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE builds ADD COLUMN slug_size INTEGER;
 ALTER TABLE builds ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE builds ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
-"#];
+"#,
+];
 
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -655,7 +657,9 @@ impl Store {
     pub fn build_output(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT output FROM builds WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT output FROM builds WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

@@ -71,7 +71,12 @@ fn releases(env: &Env, app: &str) -> Vec<serde_json::Value> {
 
 fn git(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new("git")
-        .args(["-c", "user.name=dyno test", "-c", "user.email=test@localhost"])
+        .args([
+            "-c",
+            "user.name=dyno test",
+            "-c",
+            "user.email=test@localhost",
+        ])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -134,14 +139,21 @@ fn python_example_deploys_and_rebuilds_from_the_cache() {
 
     // Same dependencies, PyPI out of reach: the build succeeds from the cache.
     set_config(&env, "python", "PIP_INDEX_URL", &format!("{CLOSED}simple"));
-    std::fs::write(dir.join("templates/index.html"), "<h1>Changed on {{ dyno }}</h1>\n").unwrap();
+    std::fs::write(
+        dir.join("templates/index.html"),
+        "<h1>Changed on {{ dyno }}</h1>\n",
+    )
+    .unwrap();
     let out = up(&env, &dir);
     assert!(
         out.contains("Restoring the virtualenv from the cache"),
         "{out}"
     );
     assert!(out.contains("Release v2 created"), "{out}");
-    assert_eq!(env.get("python", "/"), (200, "<h1>Changed on web.1</h1>".into()));
+    assert_eq!(
+        env.get("python", "/"),
+        (200, "<h1>Changed on web.1</h1>".into())
+    );
 
     // New dependencies with PyPI unreachable: the build fails, v2 keeps running.
     std::fs::write(
@@ -190,7 +202,10 @@ fn node_example_deploys_with_its_default_process_and_reuses_node_modules() {
     )
     .unwrap();
     let out = up(&env, &dir);
-    assert!(out.contains("Restoring node_modules from the cache"), "{out}");
+    assert!(
+        out.contains("Restoring node_modules from the cache"),
+        "{out}"
+    );
     assert_eq!(
         env.get("node", "/"),
         (200, "Changed Express on web.1 (release v2)\n".into())
@@ -203,10 +218,7 @@ fn ruby_go_and_static_apps_build_offline() {
     let ruby = app_tree(&env, "tests/fixtures/ruby-app", "ruby-app");
     let out = up(&env, &ruby);
     assert!(out.contains("-----> Ruby app detected"), "{out}");
-    assert!(
-        out.contains("Installing gems from vendor/cache"),
-        "{out}"
-    );
+    assert!(out.contains("Installing gems from vendor/cache"), "{out}");
     let (status, body) = env.get("ruby-app", "/");
     assert_eq!(status, 200, "{out}\n{body}");
     assert!(
@@ -231,7 +243,10 @@ fn ruby_go_and_static_apps_build_offline() {
     assert!(out.contains("-----> Static site app detected"), "{out}");
     assert_eq!(
         env.get("static-site", "/"),
-        (200, "<!doctype html><h1>A static site on dyno</h1>\n".into())
+        (
+            200,
+            "<!doctype html><h1>A static site on dyno</h1>\n".into()
+        )
     );
     assert_eq!(
         env.get("static-site", "/about"),
@@ -260,14 +275,22 @@ fn third_party_buildpacks_follow_the_classic_api() {
     std::fs::write(plain.join("Procfile"), web).unwrap();
     env.ok(&["apps:create", "plain", "--no-remote"], None);
     env.ok(
-        &["buildpacks:set", &fixture_buildpack("no-release"), "-a", "plain"],
+        &[
+            "buildpacks:set",
+            &fixture_buildpack("no-release"),
+            "-a",
+            "plain",
+        ],
         None,
     );
     let listed = env.ok(&["buildpacks", "-a", "plain"], None);
     assert!(listed.contains("no-release"), "{listed}");
     let out = env.ok(&["up", "-a", "plain"], Some(&plain));
     assert!(out.contains("-----> NoRelease app detected"), "{out}");
-    assert!(out.contains("-----> Compiling without a bin/release"), "{out}");
+    assert!(
+        out.contains("-----> Compiling without a bin/release"),
+        "{out}"
+    );
     assert_eq!(
         env.get("plain", "/hello.txt"),
         (
@@ -278,7 +301,12 @@ fn third_party_buildpacks_follow_the_classic_api() {
 
     // A compile that fails stops the build with its output; the running release stays.
     env.ok(
-        &["buildpacks:add", &fixture_buildpack("failing"), "-a", "plain"],
+        &[
+            "buildpacks:add",
+            &fixture_buildpack("failing"),
+            "-a",
+            "plain",
+        ],
         None,
     );
     let o = env.run(&["up", "-a", "plain"], Some(&plain));
@@ -293,7 +321,10 @@ fn third_party_buildpacks_follow_the_classic_api() {
     assert_eq!(releases(&env, "plain").len(), 1);
     assert_eq!(env.get("plain", "/hello.txt").0, 200);
     let builds = env.ok(&["builds", "-a", "plain"], None);
-    assert!(builds.contains("failed") && builds.contains("succeeded"), "{builds}");
+    assert!(
+        builds.contains("failed") && builds.contains("succeeded"),
+        "{builds}"
+    );
     let replay = env.ok(&["builds:output", "-a", "plain"], None);
     assert!(replay.contains("something went wrong"), "{replay}");
     env.ok(&["buildpacks:clear", "-a", "plain"], None);
@@ -308,14 +339,22 @@ fn third_party_buildpacks_follow_the_classic_api() {
     std::fs::write(bare.join("README"), "no Procfile here\n").unwrap();
     env.ok(&["apps:create", "bare", "--no-remote"], None);
     env.ok(
-        &["buildpacks:add", &fixture_buildpack("yaml-no-dashes"), "-a", "bare"],
+        &[
+            "buildpacks:add",
+            &fixture_buildpack("yaml-no-dashes"),
+            "-a",
+            "bare",
+        ],
         None,
     );
     let out = env.ok(&["up", "-a", "bare"], Some(&bare));
     assert!(out.contains("Default types for buildpack -> web"), "{out}");
     assert_eq!(
         env.get("bare", "/"),
-        (200, "served by the buildpack's default web process\n".into())
+        (
+            200,
+            "served by the buildpack's default web process\n".into()
+        )
     );
     let builds = env.json(&["builds", "-a", "bare", "--json"]);
     assert_eq!(builds[0]["addons"][0], "heroku-postgresql:essential-0");
@@ -355,7 +394,12 @@ fn third_party_buildpacks_follow_the_classic_api() {
     );
 
     // BUILDPACK_URL (a config var) names the buildpack when the app has none set.
-    set_config(&env, "chain", "BUILDPACK_URL", &fixture_buildpack("failing"));
+    set_config(
+        &env,
+        "chain",
+        "BUILDPACK_URL",
+        &fixture_buildpack("failing"),
+    );
     std::fs::remove_file(chain.join(".buildpacks")).unwrap();
     let o = env.run(&["up"], Some(&chain));
     assert!(!o.status.success());
@@ -369,7 +413,13 @@ fn third_party_buildpacks_follow_the_classic_api() {
     let o = env.run(&["up", "-a", "nothing"], Some(&nothing));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    for want in ["no buildpack detected", "package.json", "requirements.txt", "Gemfile", "go.mod"] {
+    for want in [
+        "no buildpack detected",
+        "package.json",
+        "requirements.txt",
+        "Gemfile",
+        "go.mod",
+    ] {
         assert!(err.contains(want), "missing {want:?}: {err}");
     }
 }
@@ -386,7 +436,10 @@ fn slugignore_and_git_are_kept_out_of_the_slug() {
     git_ok(&dir, &["add", "-A"]);
     git_ok(&dir, &["commit", "-q", "-m", "init"]);
     let out = up(&env, &dir);
-    assert!(out.contains("Removed 2 paths matched by .slugignore"), "{out}");
+    assert!(
+        out.contains("Removed 2 paths matched by .slugignore"),
+        "{out}"
+    );
     let slug = std::fs::read_dir(env.home.join("slugs"))
         .unwrap()
         .flatten()
@@ -410,7 +463,10 @@ fn slugignore_and_git_are_kept_out_of_the_slug() {
         format!("Deploy {} (dirty)", commit.trim())
     );
     let builds = env.ok(&["builds", "-a", "trimmed"], None);
-    assert!(builds.contains(&format!("{} (dirty)", commit.trim())), "{builds}");
+    assert!(
+        builds.contains(&format!("{} (dirty)", commit.trim())),
+        "{builds}"
+    );
 }
 
 #[test]
@@ -467,7 +523,10 @@ fn git_push_deploys_main_and_a_failing_build_rejects_the_push() {
     let o = git(&dir, &["push", "dyno", "main", "--force"]);
     let text = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{text}");
-    assert!(text.contains("remote:        something went wrong"), "{text}");
+    assert!(
+        text.contains("remote:        something went wrong"),
+        "{text}"
+    );
     assert!(text.contains("pre-receive hook declined"), "{text}");
     assert_eq!(releases(&env, "pushed").len(), 2);
     let remote_main = git_ok(&dir, &["ls-remote", "dyno", "refs/heads/main"]);

@@ -71,7 +71,10 @@ pub enum Location {
     /// A directory: absolute, or relative to the app's source (`.buildpacks` only).
     Path(PathBuf),
     /// A git repository and an optional branch, tag or commit.
-    Git { url: String, reference: Option<String> },
+    Git {
+        url: String,
+        reference: Option<String>,
+    },
 }
 
 /// One buildpack of a build: what the user wrote and where it comes from.
@@ -194,7 +197,10 @@ pub fn fetch(bp: &Buildpack, shipped: &Path, source: &Path, dst: &Path) -> Resul
                 p.clone()
             } else {
                 if p.components().any(|c| c == Component::ParentDir) {
-                    bail!("buildpack {}: a relative path must stay inside the app", bp.url);
+                    bail!(
+                        "buildpack {}: a relative path must stay inside the app",
+                        bp.url
+                    );
                 }
                 source.join(p)
             };
@@ -362,8 +368,10 @@ mod tests {
             idx.add_path(Path::new("bin/compile")).unwrap();
             idx.write().unwrap();
             let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
-            let parents: Vec<git2::Commit> =
-                parent.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+            let parents: Vec<git2::Commit> = parent
+                .iter()
+                .map(|p| repo.find_commit(*p).unwrap())
+                .collect();
             let refs: Vec<&git2::Commit> = parents.iter().collect();
             repo.commit(Some("HEAD"), &sig, &sig, text, &tree, &refs)
                 .unwrap()
@@ -376,7 +384,10 @@ mod tests {
         for (spec, want) in [(url.clone(), "v2"), (format!("{url}#v1"), "v1")] {
             let dst = d.path().join(format!("out-{want}"));
             fetch(&parse(&spec).unwrap(), d.path(), d.path(), &dst).unwrap();
-            assert_eq!(std::fs::read_to_string(dst.join("bin/compile")).unwrap(), want);
+            assert_eq!(
+                std::fs::read_to_string(dst.join("bin/compile")).unwrap(),
+                want
+            );
             assert!(!dst.join(".git").exists());
         }
         let e = format!(

@@ -317,7 +317,9 @@ impl Builder {
             ));
         }
         for l in unsupported {
-            out.warn(&format!(".slugignore: {l:?} is not supported (no negation), ignored"));
+            out.warn(&format!(
+                ".slugignore: {l:?} is not supported (no negation), ignored"
+            ));
         }
 
         let procfile = match source::read_nofollow(&dirs.app, "Procfile", 1 << 20)? {
@@ -337,7 +339,11 @@ impl Builder {
         };
         out.detail(&format!(
             "Procfile declares types     -> {}",
-            names(&mut procfile.iter().flat_map(|p| p.types.iter().map(|t| &t.name)))
+            names(
+                &mut procfile
+                    .iter()
+                    .flat_map(|p| p.types.iter().map(|t| &t.name))
+            )
         ));
         if !info.default_process_types.is_empty() {
             out.detail(&format!(
@@ -460,7 +466,10 @@ impl Builder {
             for (i, f) in fetched.iter().enumerate() {
                 match results.iter().find(|r| r.0 == i) {
                     Some((_, 0, shown)) => chosen.push((i, name_of(i, shown))),
-                    _ => bail!("App not compatible with buildpack: {} (its bin/detect refused this app)", f.bp.url),
+                    _ => bail!(
+                        "App not compatible with buildpack: {} (its bin/detect refused this app)",
+                        f.bp.url
+                    ),
                 }
             }
             Ok(chosen)
@@ -507,7 +516,7 @@ fn write_env_dir(dir: &Path, config: &[(String, String)]) -> Result<()> {
 
 fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{} minutes", s / 60)
     } else {
         format!("{s} s")

@@ -35,7 +35,10 @@ impl BuildOutput {
     /// A buildpack's line in Heroku's look: headings (`-----> `) and lines already indented or
     /// marked (` !     `) as they are, the rest indented.
     pub fn buildpack_line(&self, s: &str) {
-        if s.starts_with("-----> ") || s.starts_with("       ") || s.starts_with(" !") || s.is_empty()
+        if s.starts_with("-----> ")
+            || s.starts_with("       ")
+            || s.starts_with(" !")
+            || s.is_empty()
         {
             self.line(s);
         } else {

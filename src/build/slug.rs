@@ -159,7 +159,9 @@ pub fn unpack_into(r: impl Read, target: &Path) -> Result<()> {
             match c {
                 Component::Normal(n) => comps.push(n.to_owned()),
                 Component::CurDir => {}
-                _ => bail!("refusing slug entry {shown:?}: absolute paths and `..` are not allowed"),
+                _ => {
+                    bail!("refusing slug entry {shown:?}: absolute paths and `..` are not allowed")
+                }
             }
         }
         if comps.first().map(|c| c != "app").unwrap_or(true) {
@@ -384,8 +386,11 @@ mod tests {
         assert!(!unpacked.join(".git").exists(), ".git is never in a slug");
     }
 
+    /// (name, type, data or link target) of one tarball entry.
+    type Entry<'a> = (&'a str, tar::EntryType, &'a str);
+
     /// A gzip tarball with raw entry names (tar::Builder refuses the bad ones).
-    fn tarball(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+    fn tarball(entries: &[Entry]) -> Vec<u8> {
         let mut raw = vec![];
         {
             let gz = flate2::write::GzEncoder::new(&mut raw, flate2::Compression::fast());
@@ -423,9 +428,17 @@ mod tests {
         std::fs::write(outside.join("victim"), "untouched").unwrap();
         let out = outside.to_string_lossy().into_owned();
         let victim = format!("{out}/victim");
-        let cases: Vec<(&str, Vec<(&str, tar::EntryType, &str)>, &str)> = vec![
-            ("absolute", vec![(victim.as_str(), Regular, "x")], "absolute"),
-            ("dotdot", vec![("app/../../outside/victim", Regular, "x")], "`..`"),
+        let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
+            (
+                "absolute",
+                vec![(victim.as_str(), Regular, "x")],
+                "absolute",
+            ),
+            (
+                "dotdot",
+                vec![("app/../../outside/victim", Regular, "x")],
+                "`..`",
+            ),
             (
                 "through a link",
                 vec![
@@ -449,7 +462,11 @@ mod tests {
                 vec![("app/", Directory, ""), ("app/h", Link, victim.as_str())],
                 "only files",
             ),
-            ("outside app/", vec![("etc/passwd", Regular, "x")], "under app/"),
+            (
+                "outside app/",
+                vec![("etc/passwd", Regular, "x")],
+                "under app/",
+            ),
             ("a device", vec![("app/dev", Char, "")], "only files"),
         ];
         for (what, entries, want) in cases {

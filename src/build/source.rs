@@ -285,7 +285,10 @@ mod tests {
                 dirty: false
             }
         );
-        assert_eq!(clean.describe().unwrap(), format!("Deploy {}", &c.to_string()[..7]));
+        assert_eq!(
+            clean.describe().unwrap(),
+            format!("Deploy {}", &c.to_string()[..7])
+        );
 
         std::fs::write(src.join("sub/untracked.txt"), "u").unwrap();
         let dst = d.path().join("dst");
@@ -353,7 +356,10 @@ mod tests {
             std::fs::read_link(dst.join("bin/link")).unwrap(),
             Path::new("run.sh")
         );
-        assert_eq!(std::fs::read_to_string(dst.join("Procfile")).unwrap(), "web: x");
+        assert_eq!(
+            std::fs::read_to_string(dst.join("Procfile")).unwrap(),
+            "web: x"
+        );
     }
 
     #[test]

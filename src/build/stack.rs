@@ -43,9 +43,7 @@ fn which(cmd: &str) -> Option<String> {
 pub fn version_in(text: &str) -> Option<String> {
     text.split_whitespace()
         .map(|w| w.trim_start_matches("go").trim_start_matches('v'))
-        .find(|w| {
-            w.split('.').count() >= 2 && w.split('.').next().unwrap().parse::<u32>().is_ok()
-        })
+        .find(|w| w.split('.').count() >= 2 && w.split('.').next().unwrap().parse::<u32>().is_ok())
         .map(|w| {
             w.chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
@@ -100,7 +98,10 @@ mod tests {
                 .as_deref(),
             Some("3.1.2p20")
         );
-        assert_eq!(version_in("Bundler version 2.3.15").as_deref(), Some("2.3.15"));
+        assert_eq!(
+            version_in("Bundler version 2.3.15").as_deref(),
+            Some("2.3.15")
+        );
         assert_eq!(version_in("nothing here"), None);
     }
 

@@ -32,7 +32,10 @@ fn print(app: &str, list: &[String]) {
         println!("{app} has no buildpack set: shipped buildpacks are detected on each build.");
         return;
     }
-    println!("=== {app} Buildpack URL{}", if list.len() == 1 { "" } else { "s" });
+    println!(
+        "=== {app} Buildpack URL{}",
+        if list.len() == 1 { "" } else { "s" }
+    );
     if list.len() == 1 {
         println!("{}", list[0]);
     } else {
@@ -187,7 +190,10 @@ mod tests {
 
     #[test]
     fn list_changes_follow_herokus_cli() {
-        assert_eq!(apply(v(&[]), Change::Set("python".into(), None)).unwrap(), v(&["python"]));
+        assert_eq!(
+            apply(v(&[]), Change::Set("python".into(), None)).unwrap(),
+            v(&["python"])
+        );
         assert_eq!(
             apply(v(&["ruby"]), Change::Set("python".into(), None)).unwrap(),
             v(&["python"])

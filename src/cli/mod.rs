@@ -2,8 +2,8 @@
 //! as Heroku's CLI names its topics (`apps`, `ps`, `logs`, `releases`).
 
 mod apps;
-mod builds;
 mod buildpacks;
+mod builds;
 mod daemon;
 mod git;
 mod logs;

@@ -498,11 +498,7 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
 }
 
 /// What `POST /apps/{app}/builds` builds: a directory, or a commit pushed to the app's repo.
-fn build_source(
-    d: &Daemon,
-    a: &AppRow,
-    b: api::BuildCreate,
-) -> Result<crate::build::Source, Fail> {
+fn build_source(d: &Daemon, a: &AppRow, b: api::BuildCreate) -> Result<crate::build::Source, Fail> {
     if let Some(g) = b.git {
         if g.commit.len() != 40 || !g.commit.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(invalid(format!("{:?} is not a commit id", g.commit)));
@@ -512,7 +508,9 @@ fn build_source(
         if let Some(q) = &quarantine {
             // Only ever an object directory inside the app's own repository.
             if !q.is_absolute() || !q.starts_with(repo.join("objects")) {
-                return Err(invalid("the quarantine path must be in the app's repository"));
+                return Err(invalid(
+                    "the quarantine path must be in the app's repository",
+                ));
             }
         }
         return Ok(crate::build::Source::Git {

@@ -42,13 +42,18 @@ pub fn init_main(command: String, profile: bool) -> i32 {
     }
     // Everything the child needs is allocated before fork().
     let bash = CString::new("/bin/bash").unwrap();
-    let args: Vec<CString> = ["bash", "-c", if profile { WRAPPER } else { RAW }, "dyno-init"]
-        .iter()
-        .map(|s| CString::new(*s).unwrap())
-        .chain(std::iter::once(
-            CString::new(command.replace('\0', "")).unwrap(),
-        ))
-        .collect();
+    let args: Vec<CString> = [
+        "bash",
+        "-c",
+        if profile { WRAPPER } else { RAW },
+        "dyno-init",
+    ]
+    .iter()
+    .map(|s| CString::new(*s).unwrap())
+    .chain(std::iter::once(
+        CString::new(command.replace('\0', "")).unwrap(),
+    ))
+    .collect();
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
 
