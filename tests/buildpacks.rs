@@ -258,6 +258,19 @@ fn ruby_go_and_static_apps_build_offline() {
         (404, "<!doctype html><h1>Nothing here</h1>\n".into()),
         "error_page"
     );
+    // A Python the stack does not have: the error names what it has.
+    let old = env.home.parent().unwrap().join("src/old-python");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("runtime.txt"), "python-3.8.10\n").unwrap();
+    std::fs::write(old.join("requirements.txt"), "").unwrap();
+    let o = env.run(&["up"], Some(&old));
+    assert!(!o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("Python 3.8.10 was requested in runtime.txt, but this stack provides only Python 3."),
+        "{text}"
+    );
+
     let stack = env.json(&["stack", "--json"]);
     assert_eq!(stack["name"], "dyno-host");
     assert!(stack["runtimes"].to_string().contains("python3"), "{stack}");
@@ -532,4 +545,28 @@ fn git_push_deploys_main_and_a_failing_build_rejects_the_push() {
     let remote_main = git_ok(&dir, &["ls-remote", "dyno", "refs/heads/main"]);
     assert!(!remote_main.starts_with(&git_ok(&dir, &["rev-parse", "HEAD"]).trim().to_string()));
     assert_eq!(env.get("pushed", "/").0, 200);
+}
+
+#[test]
+fn a_compile_that_runs_too_long_is_stopped() {
+    let env = Env::new("bp-timeout");
+    let dir = env.home.parent().unwrap().join("src/slow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Procfile"), "web: true\n").unwrap();
+    std::fs::write(
+        dir.join(".buildpacks"),
+        format!("{}\n", fixture_buildpack("sleepy")),
+    )
+    .unwrap();
+    // The daemon this starts takes the timeout from its environment.
+    let o = env
+        .cmd(&["up"], Some(&dir))
+        .env("DYNO_COMPILE_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("compile timed out after 2 s"), "{err}");
+    assert!(releases(&env, "slow").is_empty());
+    env.assert_nothing_left("a timed-out compile");
 }
