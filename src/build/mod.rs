@@ -157,6 +157,10 @@ impl Builder {
         out: &BuildOutput,
     ) -> Result<Built> {
         out.heading(&format!("Building on the {STACK} stack"));
+        let t0 = std::time::Instant::now();
+        let mark = |phase: &str| {
+            tracing::debug!(target: "dyno::timing", build = req.build_id, phase, elapsed = ?t0.elapsed());
+        };
         let dirs = Dirs {
             app: ws.join("app"),
             cache: self.cache_dir(req.app_id),
@@ -220,11 +224,13 @@ impl Builder {
             .await??
         };
 
+        mark("source and buildpacks copied");
         let env = build_env(&version);
         let detected = self
             .detect(runtime, req, &dirs, &env, &fetched, is_explicit)
             .await?;
 
+        mark("detected");
         // Compile, each buildpack sourcing the `export` of those before it.
         let mut exports = String::new();
         for (k, (i, name)) in detected.iter().enumerate() {
@@ -271,6 +277,7 @@ impl Builder {
             ));
         }
 
+        mark("compiled");
         // bin/release of the last buildpack gives the default process types.
         let (last, _) = detected.last().expect("at least one buildpack");
         let last = &fetched[*last];
@@ -307,6 +314,7 @@ impl Builder {
             release::ReleaseInfo::default()
         };
 
+        mark("released");
         let app_dir = dirs.app.clone();
         let (removed, unsupported) =
             tokio::task::spawn_blocking(move || slug::apply_slugignore(&app_dir)).await??;
@@ -360,6 +368,7 @@ impl Builder {
 
         let (app_dir, slugs) = (dirs.app.clone(), self.paths.slugs());
         let packed = tokio::task::spawn_blocking(move || slug::pack(&app_dir, &slugs)).await??;
+        mark("packed");
         let size = packed.size;
         if size > slug::HARD_LIMIT {
             packed.discard();
@@ -381,6 +390,7 @@ impl Builder {
         let slugs = self.paths.slugs();
         tokio::task::spawn_blocking(move || packed.store(&slugs)).await??;
 
+        mark("unpacked");
         let ran: Vec<&Fetched> = detected.iter().map(|(i, _)| &fetched[*i]).collect();
         Ok(Built {
             slug: SlugRow {
