@@ -267,7 +267,9 @@ fn ruby_go_and_static_apps_build_offline() {
     assert!(!o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("Python 3.8.10 was requested in runtime.txt, but this stack provides only Python 3."),
+        text.contains(
+            "Python 3.8.10 was requested in runtime.txt, but this stack provides only Python 3."
+        ),
         "{text}"
     );
 

@@ -387,8 +387,9 @@ impl Builder {
             ));
         }
         let checksum = packed.checksum.clone();
-        let slugs = self.paths.slugs();
-        tokio::task::spawn_blocking(move || packed.store(&slugs)).await??;
+        // The built tree itself becomes the unpacked slug (builds/ and slugs/ share DYNO_HOME).
+        let (slugs, tree) = (self.paths.slugs(), dirs.app.clone());
+        tokio::task::spawn_blocking(move || packed.store_tree(&slugs, &tree)).await??;
 
         mark("unpacked");
         let ran: Vec<&Fetched> = detected.iter().map(|(i, _)| &fetched[*i]).collect();

@@ -78,6 +78,37 @@ impl Packed {
         unpack_slug(slugs, &self.checksum)
     }
 
+    /// Like [`Packed::store`], but the tree the tarball was packed from becomes the unpacked
+    /// slug (normalized as unpacking would, then renamed: no copy). `tree` must be on the same
+    /// filesystem as `slugs` and is consumed.
+    pub fn store_tree(self, slugs: &Path, tree: &Path) -> Result<PathBuf> {
+        std::fs::rename(&self.tmp, slugs.join(format!("{}.tgz", self.checksum)))?;
+        let dest = slugs.join(&self.checksum);
+        if dest.join("app").exists() {
+            return Ok(dest);
+        }
+        let tmp = slugs.join(format!(".unpack-{}", new_id()));
+        std::fs::create_dir_all(&tmp)?;
+        let moved = normalize_tree(tree).and_then(|()| {
+            std::fs::rename(tree, tmp.join("app"))?;
+            Ok(())
+        });
+        if let Err(e) = moved {
+            let _ = std::fs::remove_dir_all(&tmp);
+            // The tarball is complete: fall back to unpacking it.
+            tracing::warn!("using the built tree as the slug: {e:#}; unpacking the tarball");
+            return unpack_slug(slugs, &self.checksum);
+        }
+        match std::fs::rename(&tmp, &dest) {
+            Ok(()) => {}
+            Err(_) if dest.join("app").exists() => {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(dest)
+    }
+
     /// Drops the tarball (a slug refused for its size).
     pub fn discard(self) {
         let _ = std::fs::remove_file(&self.tmp);
@@ -92,9 +123,36 @@ pub fn pack_slug(app_dir: &Path, slugs: &Path) -> Result<(String, u64)> {
     Ok((sum, size))
 }
 
+/// Permissions as the slug keeps them: directories and user-executable files 0755, other files
+/// 0644 (no setuid, nothing private: the dyno user owns everything).
+fn slug_mode(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.is_dir() || meta.permissions().mode() & 0o100 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// A header for `meta`: slug permissions, the file's own mtime (kept, so Python's `.pyc` files
+/// stay valid), owner root (unpacking gives everything to the dyno user).
+fn header(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(slug_mode(meta));
+    h.set_mtime(meta.mtime().max(0) as u64);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(0);
+    h
+}
+
 /// Deterministic order so the same tree gives the same tarball (and hash).
 fn append_tree<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<()> {
-    tar.append_dir(name, dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    let mut h = header(&meta, tar::EntryType::Directory);
+    tar.append_data(&mut h, name, std::io::empty())?;
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -107,10 +165,61 @@ fn append_tree<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> 
         let ft = e.file_type()?;
         if ft.is_dir() {
             append_tree(tar, &path, &child)?;
-        } else if ft.is_file() || ft.is_symlink() {
-            tar.append_path_with_name(&path, &child)?;
+        } else if ft.is_file() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            let meta = f.metadata()?;
+            let mut h = header(&meta, tar::EntryType::Regular);
+            h.set_size(meta.len());
+            tar.append_data(&mut h, &child, f)?;
+        } else if ft.is_symlink() {
+            let meta = std::fs::symlink_metadata(&path)?;
+            let mut h = header(&meta, tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            tar.append_link(&mut h, &child, std::fs::read_link(&path)?)?;
         }
         // Sockets, fifos and devices have no place in a slug.
+    }
+    Ok(())
+}
+
+/// Turns a built tree into what unpacking its tarball would give, in place: `.git` and special
+/// files removed, slug permissions, owned by the dyno user. Never follows a link (and nothing
+/// else writes to the tree any more: the build's processes are gone).
+fn normalize_tree(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &Path, meta: &std::fs::Metadata| -> Result<()> {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(slug_mode(meta)))?;
+        std::os::unix::fs::lchown(
+            p,
+            Some(crate::runtime::DYNO_UID),
+            Some(crate::runtime::DYNO_GID),
+        )?;
+        Ok(())
+    };
+    set(dir, &std::fs::symlink_metadata(dir)?)?;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let path = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() && e.file_name() == ".git" {
+            std::fs::remove_dir_all(&path)?;
+        } else if ft.is_dir() {
+            normalize_tree(&path)?;
+        } else if ft.is_file() {
+            set(&path, &std::fs::symlink_metadata(&path)?)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::lchown(
+                &path,
+                Some(crate::runtime::DYNO_UID),
+                Some(crate::runtime::DYNO_GID),
+            )?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
     }
     Ok(())
 }
@@ -384,6 +493,57 @@ mod tests {
             Path::new("/usr/bin/python3")
         );
         assert!(!unpacked.join(".git").exists(), ".git is never in a slug");
+    }
+
+    #[test]
+    fn the_built_tree_becomes_the_same_slug_as_its_tarball() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let d = tempfile::tempdir().unwrap();
+        let make = |root: &Path| {
+            std::fs::create_dir_all(root.join("bin")).unwrap();
+            std::fs::create_dir_all(root.join("lib/.git")).unwrap();
+            std::fs::write(root.join("lib/.git/HEAD"), "x").unwrap();
+            std::fs::write(root.join("bin/run"), "#!/bin/sh").unwrap();
+            std::fs::set_permissions(
+                root.join("bin/run"),
+                std::fs::Permissions::from_mode(0o4700),
+            )
+            .unwrap();
+            std::fs::write(root.join("secret"), "s").unwrap();
+            std::fs::set_permissions(root.join("secret"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+            std::os::unix::fs::symlink("/usr/bin/python3", root.join("bin/python")).unwrap();
+            nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        };
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        make(&a);
+        make(&b);
+        let slugs_a = d.path().join("slugs-a");
+        let slugs_b = d.path().join("slugs-b");
+        let pa = pack(&a, &slugs_a).unwrap();
+        let pb = pack(&b, &slugs_b).unwrap();
+        let unpacked = pa.store(&slugs_a).unwrap().join("app");
+        let renamed = pb.store_tree(&slugs_b, &b).unwrap().join("app");
+        assert!(!b.exists(), "the tree was moved, not copied");
+        for tree in [&unpacked, &renamed] {
+            let mode = |p: &str| std::fs::symlink_metadata(tree.join(p)).unwrap().mode() & 0o7777;
+            assert_eq!(mode("bin/run"), 0o755, "{}", tree.display());
+            assert_eq!(mode("secret"), 0o644);
+            assert_eq!(mode("bin"), 0o755);
+            assert!(!tree.join("lib/.git").exists());
+            assert!(!tree.join("fifo").exists());
+            assert_eq!(
+                std::fs::read_link(tree.join("bin/python")).unwrap(),
+                Path::new("/usr/bin/python3")
+            );
+            let owner = std::fs::symlink_metadata(tree.join("secret"))
+                .unwrap()
+                .uid();
+            assert_eq!(owner, crate::runtime::DYNO_UID);
+        }
+        // Files keep their mtime either way.
+        let m = |t: &Path| std::fs::metadata(t.join("secret")).unwrap().mtime();
+        assert_eq!(m(&unpacked), m(&renamed));
     }
 
     /// (name, type, data or link target) of one tarball entry.
