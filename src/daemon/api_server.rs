@@ -442,7 +442,10 @@ fn create_app(d: &Arc<Daemon>, name: Option<String>) -> Result<Resp, Fail> {
         },
     };
     let a = d.store.create_app(&name)?;
-    crate::git::ensure_repo(&d.paths, &a.name, &crate::git::dyno_exe())?;
+    if let Err(e) = crate::git::ensure_repo(&d.paths, &a.name, &crate::git::dyno_exe()) {
+        // The app exists; the daemon's next start creates the repository again.
+        tracing::warn!(app = %a.name, "creating its git repository: {e:#}");
+    }
     manager::update_routes(d, &a.id);
     Ok(json(StatusCode::CREATED, &app_json(d, &a)))
 }
@@ -460,7 +463,9 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
         ));
     }
     d.store.rename_app(&a.id, name)?;
-    crate::git::rename_repo(&d.paths, &a.name, name)?;
+    if let Err(e) = crate::git::rename_repo(&d.paths, &a.name, name) {
+        tracing::warn!(app = %name, "renaming its git repository: {e:#}");
+    }
     d.routes.remove(&a.name);
     d.logs.rename(&a.name, name);
     manager::update_routes(d, &a.id);
