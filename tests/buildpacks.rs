@@ -572,3 +572,44 @@ fn a_compile_that_runs_too_long_is_stopped() {
     assert!(releases(&env, "slow").is_empty());
     env.assert_nothing_left("a timed-out compile");
 }
+
+#[test]
+fn a_build_never_outlives_its_daemon() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new("bp-orphan");
+    let dir = env.home.parent().unwrap().join("src/orphan");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Procfile"), "web: true\n").unwrap();
+    std::fs::write(
+        dir.join(".buildpacks"),
+        format!("{}\n", fixture_buildpack("sleepy")),
+    )
+    .unwrap();
+    let mut child = env
+        .cmd(&["up"], Some(&dir))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let compiling = lines.any(|l| l.unwrap().contains("Compiling forever"));
+    assert!(compiling, "the build never reached its compile");
+    assert!(!env.dyno_processes().is_empty(), "the build runs in a container");
+
+    // The daemon dies mid-build; its successor kills the build container and fails the build.
+    let pid = env.daemon_pid().unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = child.wait();
+    let builds = env.json(&["builds", "-a", "orphan", "--json"]);
+    assert_eq!(builds[0]["status"], "failed", "{builds}");
+    assert!(
+        builds[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("daemon stopped"),
+        "{builds}"
+    );
+    env.assert_nothing_left("a daemon killed during a build");
+    assert!(std::fs::read_dir(env.home.join("builds"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
+}
