@@ -10,6 +10,7 @@ apt_packages=(
   bash procps util-linux mount # dyno init runs bash; tests use setpriv, umount
   ruby ruby-bundler            # the stack's Ruby and Bundler (the ruby buildpack)
   golang-go                    # the stack's Go (the go buildpack)
+  tmux                         # tests/dash.rs drives `dyno dash` in a real terminal
 )
 # The stack's Node.js: Debian's nodejs and npm, unless the machine already has a node and npm
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).

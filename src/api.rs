@@ -119,7 +119,21 @@ pub struct Release {
     pub addon_plan_names: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Where the release phase's output can be read (absent without a release phase).
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
 }
+
+/// `POST /apps/{app}/releases`: roll back to this release (id or version).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseCreate {
+    pub release: String,
+}
+
+/// `GET /apps/{app}/config-vars`: the whole map.
+pub type ConfigVars = std::collections::BTreeMap<String, String>;
+/// `PATCH /apps/{app}/config-vars`: `null` deletes a key.
+pub type ConfigVarsUpdate = std::collections::BTreeMap<String, Option<String>>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlugRef {
@@ -144,6 +158,31 @@ pub struct Dyno {
     pub updated_at: String,
     /// dyno extension: the host port the dyno listens on (web dynos).
     pub port: Option<u16>,
+}
+
+/// `POST /apps/{app}/dynos`: a one-off dyno, with Heroku's fields. `attach: true` answers a
+/// dyno whose `attach_url` (a path on the daemon's socket, see `crate::attach`) carries its stdio.
+/// Like Heroku's CLI, `dyno run` sends `TERM`, `COLUMNS` and `LINES` in `env`; the daemon takes
+/// `COLUMNS`/`LINES` as the pty's first window size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DynoCreate {
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// No pty even when attached: plain stdin/stdout/stderr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_no_tty: Option<bool>,
+    /// Accepted, not used: every dyno here has the same size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// `run` (the default).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
+    /// Accepted, not enforced yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_live: Option<u64>,
 }
 
 /// `POST /apps/{app}/builds`. Heroku takes a source URL; dyno, running on the same machine,

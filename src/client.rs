@@ -55,7 +55,7 @@ impl Client {
                         Some(&api::DaemonStop { keep_dynos: true }),
                     )
                     .await?;
-                c.wait_gone().await?;
+                c.wait_gone(s.pid).await?;
             }
             Err(_) => {}
         }
@@ -121,14 +121,15 @@ impl Client {
         }
     }
 
-    /// Waits until no daemon answers (after `daemon:stop`).
-    pub async fn wait_gone(&self) -> Result<()> {
+    /// Waits until no daemon answers and its process has exited (after `daemon:stop`), so the
+    /// caller sees it fully gone (its teardown runs after the socket is removed).
+    pub async fn wait_gone(&self, pid: u32) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(90);
-        while self.status().await.is_ok() {
+        while self.status().await.is_ok() || process_alive(pid) {
             if Instant::now() > deadline {
                 bail!("the daemon did not stop within 90 s");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
     }
@@ -214,4 +215,18 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// Is `pid` a live process (not a zombie left for a parent that never reaps)?
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
 }

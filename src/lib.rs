@@ -3,6 +3,7 @@
 //! so benches and tests reach the same code. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod attach;
 pub mod build;
 pub mod cli;
 pub mod client;
@@ -16,3 +17,4 @@ pub mod router;
 pub mod runtime;
 pub mod static_web;
 pub mod store;
+pub mod tui;

@@ -84,7 +84,14 @@ CREATE TABLE builds (
     updated_at TEXT NOT NULL
 );
 "#,
-    // 2: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
+    // 2: the output of each release's release phase (`releases:output`).
+    r#"
+CREATE TABLE release_outputs (
+    release_id TEXT PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+    output TEXT NOT NULL
+);
+"#,
+    // 3: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
     r#"
 CREATE TABLE app_buildpacks (
     app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
@@ -327,6 +334,30 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Appends a release whose config becomes the app's config vars, both in one transaction
+    /// (a config change or a rollback is recorded completely or not at all).
+    pub fn create_release_with_config(
+        &self,
+        app_id: &str,
+        slug_id: Option<&str>,
+        config: &[(String, String)],
+        description: &str,
+        status: &str,
+    ) -> Result<ReleaseRow> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM config_vars WHERE app_id = ?1", [app_id])?;
+        for (k, v) in config {
+            tx.execute(
+                "INSERT INTO config_vars (app_id, key, value) VALUES (?1, ?2, ?3)",
+                params![app_id, k, v],
+            )?;
+        }
+        let row = insert_release(&tx, app_id, slug_id, config, description, status)?;
+        tx.commit()?;
+        Ok(row)
+    }
+
     // ---- slugs ----
 
     pub fn insert_slug(&self, app_id: &str, slug: &SlugRow) -> Result<()> {
@@ -400,40 +431,57 @@ impl Store {
     ) -> Result<ReleaseRow> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: u32 = tx.query_row(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
-            [app_id],
-            |r| r.get(0),
-        )?;
-        let t = now();
-        let row = ReleaseRow {
-            id: new_id(),
-            app_id: app_id.to_string(),
-            version,
-            slug_id: slug_id.map(str::to_string),
-            config: config.to_vec(),
-            description: description.to_string(),
-            status: status.to_string(),
-            created_at: t.clone(),
-            updated_at: t,
-        };
-        tx.execute(
-            "INSERT INTO releases (id, app_id, version, slug_id, config, description, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                row.id,
-                row.app_id,
-                row.version,
-                row.slug_id,
-                serde_json::to_string(&row.config)?,
-                row.description,
-                row.status,
-                row.created_at,
-                row.updated_at
-            ],
-        )?;
+        let row = insert_release(&tx, app_id, slug_id, config, description, status)?;
         tx.commit()?;
         Ok(row)
+    }
+
+    /// The one change a release ever sees: `pending` → `succeeded` or `failed`.
+    pub fn set_release_status(&self, id: &str, status: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE releases SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Releases of every app still `pending` (their release phase died with a daemon).
+    pub fn pending_releases(&self) -> Result<Vec<(String, String, u32)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, app_id, version FROM releases WHERE status = 'pending' ORDER BY version",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A release by version number (`3`, `v3`) or id.
+    pub fn release(&self, app_id: &str, key: &str) -> Result<Option<ReleaseRow>> {
+        let version: Option<u32> = key.trim_start_matches(['v', 'V']).parse().ok();
+        Ok(self
+            .releases(app_id)?
+            .into_iter()
+            .find(|r| r.id == key || Some(r.version) == version))
+    }
+
+    pub fn set_release_output(&self, release_id: &str, output: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO release_outputs (release_id, output) VALUES (?1, ?2)
+             ON CONFLICT(release_id) DO UPDATE SET output = ?2",
+            params![release_id, output],
+        )?;
+        Ok(())
+    }
+
+    pub fn release_output(&self, release_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT output FROM release_outputs WHERE release_id = ?1",
+                [release_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn releases(&self, app_id: &str) -> Result<Vec<ReleaseRow>> {
@@ -699,6 +747,64 @@ impl Store {
     }
 }
 
+/// Inserts a release numbered one past the app's last, inside the caller's transaction.
+fn insert_release(
+    tx: &rusqlite::Transaction<'_>,
+    app_id: &str,
+    slug_id: Option<&str>,
+    config: &[(String, String)],
+    description: &str,
+    status: &str,
+) -> Result<ReleaseRow> {
+    let version: u32 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
+        [app_id],
+        |r| r.get(0),
+    )?;
+    let t = now();
+    let row = ReleaseRow {
+        id: new_id(),
+        app_id: app_id.to_string(),
+        version,
+        slug_id: slug_id.map(str::to_string),
+        config: config.to_vec(),
+        description: description.to_string(),
+        status: status.to_string(),
+        created_at: t.clone(),
+        updated_at: t,
+    };
+    tx.execute(
+        "INSERT INTO releases (id, app_id, version, slug_id, config, description, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            row.id,
+            row.app_id,
+            row.version,
+            row.slug_id,
+            serde_json::to_string(&row.config)?,
+            row.description,
+            row.status,
+            row.created_at,
+            row.updated_at
+        ],
+    )?;
+    Ok(row)
+}
+
+/// Heroku's rule for config var keys: letters, digits and underscores, not starting with a digit.
+pub fn validate_config_key(key: &str) -> std::result::Result<(), String> {
+    let ok = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid config var name {key:?}: use letters, digits and underscores, not starting with a digit"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -840,6 +946,29 @@ mod tests {
         assert_eq!(s.builds(&a.id).unwrap().len(), 2);
         assert_eq!(s.fail_unfinished_builds().unwrap(), 1);
         assert_eq!(s.build(&pending.id).unwrap().unwrap().status, "failed");
+    }
+
+    #[test]
+    fn config_releases_are_atomic_and_keys_validated() {
+        let (s, a) = store_with_app();
+        let cfg = vec![("A".to_string(), "x\ny".to_string())];
+        let r = s
+            .create_release_with_config(&a.id, None, &cfg, "Set A config vars", "pending")
+            .unwrap();
+        assert_eq!(s.config_vars(&a.id).unwrap(), cfg);
+        assert_eq!(s.release(&a.id, "v1").unwrap().unwrap().id, r.id);
+        assert_eq!(s.pending_releases().unwrap().len(), 1);
+        s.set_release_status(&r.id, "failed").unwrap();
+        assert!(s.set_release_status(&r.id, "succeeded").is_err());
+        assert!(s.pending_releases().unwrap().is_empty());
+        s.set_release_output(&r.id, "out").unwrap();
+        assert_eq!(s.release_output(&r.id).unwrap().as_deref(), Some("out"));
+        for good in ["FOO", "_x", "a1_B"] {
+            assert!(validate_config_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "É", "A=B"] {
+            assert!(validate_config_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

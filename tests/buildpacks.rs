@@ -44,17 +44,9 @@ fn fixture_buildpack(name: &str) -> String {
         .into_owned()
 }
 
-/// Sets a config var the way `config:set` will (its commands are another issue's): straight
-/// into the daemon's database, which it reads at every build.
+/// `dyno config:set KEY=value -a APP` (a new release, as on Heroku).
 fn set_config(env: &Env, app: &str, key: &str, value: &str) {
-    let db = rusqlite::Connection::open(env.home.join("dyno.db")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO config_vars (app_id, key, value) VALUES ((SELECT id FROM apps WHERE name = ?1), ?2, ?3)
-         ON CONFLICT(app_id, key) DO UPDATE SET value = ?3",
-        [app, key, value],
-    )
-    .unwrap();
+    env.ok(&["config:set", "-a", app, &format!("{key}={value}")], None);
 }
 
 /// `dyno up` in `dir`, asserting success; returns the output.
@@ -149,7 +141,7 @@ fn python_example_deploys_and_rebuilds_from_the_cache() {
         out.contains("Restoring the virtualenv from the cache"),
         "{out}"
     );
-    assert!(out.contains("Release v2 created"), "{out}");
+    assert!(out.contains("Release v3 created"), "{out}");
     assert_eq!(
         env.get("python", "/"),
         (200, "<h1>Changed on web.1</h1>".into())
@@ -165,7 +157,7 @@ fn python_example_deploys_and_rebuilds_from_the_cache() {
     assert!(!o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("compile failed"), "{text}");
-    assert_eq!(releases(&env, "python").len(), 2);
+    assert_eq!(releases(&env, "python").len(), 3);
     assert_eq!(env.get("python", "/").0, 200);
 }
 
@@ -208,7 +200,7 @@ fn node_example_deploys_with_its_default_process_and_reuses_node_modules() {
     );
     assert_eq!(
         env.get("node", "/"),
-        (200, "Changed Express on web.1 (release v2)\n".into())
+        (200, "Changed Express on web.1 (release v3)\n".into())
     );
 }
 
@@ -593,7 +585,10 @@ fn a_build_never_outlives_its_daemon() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let compiling = lines.any(|l| l.unwrap().contains("Compiling forever"));
     assert!(compiling, "the build never reached its compile");
-    assert!(!env.dyno_processes().is_empty(), "the build runs in a container");
+    assert!(
+        !env.dyno_processes().is_empty(),
+        "the build runs in a container"
+    );
 
     // The daemon dies mid-build; its successor kills the build container and fails the build.
     let pid = env.daemon_pid().unwrap();

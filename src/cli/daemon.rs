@@ -18,6 +18,7 @@ pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
             " and its dynos"
         }
     );
+    let pid = c.status().await?.pid;
     let _: serde_json::Value = c
         .request(
             Method::POST,
@@ -25,7 +26,7 @@ pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
             Some(&crate::api::DaemonStop { keep_dynos }),
         )
         .await?;
-    c.wait_gone().await?;
+    c.wait_gone(pid).await?;
     eprintln!("done");
     Ok(0)
 }

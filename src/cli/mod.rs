@@ -4,11 +4,14 @@
 mod apps;
 mod buildpacks;
 mod builds;
+mod config;
 mod daemon;
+mod dash;
 mod git;
 mod logs;
 mod ps;
 mod releases;
+mod run;
 mod up;
 
 use crate::client::{enc, Client};
@@ -126,6 +129,130 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command in a one-off dyno: `dyno run bash`, `dyno run -- python manage.py migrate`
+    Run {
+        #[command(flatten)]
+        app: AppArg,
+        /// Plain stdin/stdout/stderr instead of a terminal (the default without one)
+        #[arg(long)]
+        no_tty: bool,
+        /// Environment variables for this dyno: KEY=value, several as "K1=v1;K2=v2"; repeatable
+        #[arg(short = 'e', long = "env", value_name = "KEY=value")]
+        env: Vec<String>,
+        /// Exit with the dyno's exit code (always done; accepted as Heroku's CLI has it)
+        #[arg(short = 'x', long = "exit-code")]
+        exit_code: bool,
+        /// The command and its arguments (joined with spaces, parsed by the dyno's shell)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Dashboard: formation, dynos, releases, router metrics and live logs in one screen
+    Dash {
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show a release: its change, when, and its config vars
+    #[command(name = "releases:info")]
+    ReleasesInfo {
+        /// The release (`v3`, `3`; default: the newest)
+        release: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+        /// Config vars as KEY='value' lines
+        #[arg(short = 's', long)]
+        shell: bool,
+    },
+    /// Roll back to an earlier release's slug and config vars (a new release)
+    #[command(name = "releases:rollback")]
+    ReleasesRollback {
+        /// The release to roll back to (default: the succeeded one before the current)
+        release: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the output of a release's release command
+    #[command(name = "releases:output")]
+    ReleasesOutput {
+        /// The release (`v3`, `3`; default: the newest)
+        release: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the app's config vars
+    Config {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(short = 'j', long)]
+        json: bool,
+        /// As KEY='value' lines, for a shell
+        #[arg(short = 's', long)]
+        shell: bool,
+    },
+    /// Show one config var's value
+    #[command(name = "config:get")]
+    ConfigGet {
+        key: String,
+        #[command(flatten)]
+        app: AppArg,
+        /// As KEY='value', for a shell
+        #[arg(short = 's', long)]
+        shell: bool,
+    },
+    /// Set config vars (a new release; the dynos restart with it)
+    #[command(name = "config:set")]
+    ConfigSet {
+        /// KEY=value pairs
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Unset config vars (a new release; the dynos restart with it)
+    #[command(name = "config:unset")]
+    ConfigUnset {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Restart the app's dynos, those of one type, or one dyno
+    #[command(name = "ps:restart")]
+    PsRestart {
+        /// A dyno (`web.1`) or process type (`web`); default: all
+        dyno: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Stop a dyno or the dynos of a type (the formation's are started again)
+    #[command(name = "ps:stop")]
+    PsStop {
+        /// A dyno (`web.1`, `run.4821`) or process type
+        dyno: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Kill a dyno or the dynos of a type with SIGKILL, without the stop grace period
+    #[command(name = "ps:kill")]
+    PsKill {
+        /// A dyno (`web.1`, `run.4821`) or process type
+        dyno: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Run a command in a one-off dyno in the background; its output goes to the logs
+    #[command(name = "run:detached")]
+    RunDetached {
+        #[command(flatten)]
+        app: AppArg,
+        /// Environment for the dyno: 'KEY=value;KEY2=value2'
+        #[arg(short = 'e', long)]
+        env: Option<String>,
+        /// The command (and its arguments)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// List the app's builds (status, buildpacks, commit, slug size, duration)
     Builds {
         #[command(flatten)]
@@ -229,9 +356,6 @@ pub enum Command {
     /// Per-dyno helper (internal): creates and holds one container.
     #[command(hide = true)]
     Shim { state_dir: PathBuf },
-    /// The static buildpack's web process: serves the app's files on $PORT (internal)
-    #[command(hide = true)]
-    Static,
     /// PID 1 inside a dyno (internal).
     #[command(hide = true)]
     Init {
@@ -240,6 +364,9 @@ pub enum Command {
         no_profile: bool,
         command: String,
     },
+    /// The static buildpack's web process: serves the app's files on $PORT (internal)
+    #[command(hide = true)]
+    Static,
 }
 
 pub fn main() -> i32 {
@@ -292,6 +419,34 @@ async fn run(cmd: Command) -> Result<i32> {
             source,
         } => logs::logs(&paths, app, num, tail, dyno, source).await,
         Command::Releases { app, num, json } => releases::list(&paths, app, num, json).await,
+        Command::Run {
+            app,
+            no_tty,
+            env,
+            exit_code: _,
+            command,
+        } => run::run(&paths, app, no_tty, &env, &command).await,
+        Command::Dash { app } => dash::dash(&paths, app).await,
+        Command::ReleasesInfo {
+            release,
+            app,
+            json,
+            shell,
+        } => releases::info(&paths, app, release, json, shell).await,
+        Command::ReleasesRollback { release, app } => {
+            releases::rollback(&paths, app, release).await
+        }
+        Command::ReleasesOutput { release, app } => releases::output(&paths, app, release).await,
+        Command::Config { app, json, shell } => config::list(&paths, app, json, shell).await,
+        Command::ConfigGet { key, app, shell } => config::get(&paths, app, &key, shell).await,
+        Command::ConfigSet { vars, app } => config::set(&paths, app, &vars).await,
+        Command::ConfigUnset { keys, app } => config::unset(&paths, app, &keys).await,
+        Command::PsRestart { dyno, app } => ps::stop(&paths, app, dyno, "restart").await,
+        Command::PsStop { dyno, app } => ps::stop(&paths, app, Some(dyno), "stop").await,
+        Command::PsKill { dyno, app } => ps::stop(&paths, app, Some(dyno), "kill").await,
+        Command::RunDetached { app, env, command } => {
+            ps::run_detached(&paths, app, &command, env).await
+        }
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,

@@ -1,4 +1,4 @@
-//! `ps`, `ps:scale`.
+//! `ps`, `ps:scale`, `ps:restart`, `ps:stop`, `ps:kill`, `run:detached`.
 
 use super::{ago, resolve_app, AppArg};
 use crate::api;
@@ -36,7 +36,11 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
                 .iter()
                 .find(|f| f.process_type == d.process_type)
                 .map_or(d.command.as_str(), |f| f.command.as_str());
-            println!("=== {} (Basic): {} ({n})", d.process_type, cmd);
+            if is_one_off(d) {
+                println!("=== {}: one-off processes ({n})", d.process_type);
+            } else {
+                println!("=== {} (Basic): {} ({n})", d.process_type, cmd);
+            }
         }
         let state = if color {
             let code = match d.state.as_str() {
@@ -49,8 +53,13 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
         } else {
             d.state.clone()
         };
+        let one_off = if is_one_off(d) {
+            format!(": {}", d.command)
+        } else {
+            String::new()
+        };
         println!(
-            "{}: {} {} (~ {}) v{}",
+            "{}: {} {} (~ {}) v{}{one_off}",
             d.name,
             state,
             d.updated_at,
@@ -58,6 +67,97 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
             d.release.version
         );
     }
+    Ok(0)
+}
+
+fn is_one_off(d: &api::Dyno) -> bool {
+    crate::daemon::manager::is_one_off_type(&d.process_type)
+}
+
+/// `ps:restart [DYNO|TYPE]`, `ps:stop DYNO|TYPE`, `ps:kill DYNO|TYPE`.
+pub async fn stop(paths: &Paths, arg: AppArg, target: Option<String>, how: &str) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let what = match &target {
+        None => "dynos".to_string(),
+        Some(t) if t.contains('.') => format!("{t} dyno"),
+        Some(t) => format!("{t} dynos"),
+    };
+    let (verb, method, path) = match (how, &target) {
+        ("restart", None) => (
+            "Restarting",
+            Method::DELETE,
+            format!("/apps/{}/dynos", enc(&name)),
+        ),
+        ("restart", Some(t)) => (
+            "Restarting",
+            Method::DELETE,
+            format!("/apps/{}/dynos/{}", enc(&name), enc(t)),
+        ),
+        (action, Some(t)) => (
+            if action == "kill" {
+                "Killing"
+            } else {
+                "Stopping"
+            },
+            Method::POST,
+            format!("/apps/{}/dynos/{}/actions/{action}", enc(&name), enc(t)),
+        ),
+        (_, None) => bail!("name the dyno or process type to stop"),
+    };
+    eprint!("{verb} {what} on {name}... ");
+    let _: serde_json::Value = c.request(method, &path, None::<&()>).await?;
+    eprintln!("done");
+    Ok(0)
+}
+
+/// `run:detached COMMAND`: a one-off dyno whose output goes to the log stream.
+pub async fn run_detached(
+    paths: &Paths,
+    arg: AppArg,
+    command: &[String],
+    env: Option<String>,
+) -> Result<i32> {
+    let command = command.join(" ");
+    if command.trim().is_empty() {
+        bail!("no command given: dyno run:detached COMMAND");
+    }
+    // Heroku's `--env 'A=1;B=2'`.
+    let mut vars = std::collections::BTreeMap::new();
+    for kv in env
+        .iter()
+        .flat_map(|e| e.split(';'))
+        .filter(|s| !s.is_empty())
+    {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("invalid --env {kv:?}: use KEY=value;KEY2=value2");
+        };
+        crate::store::validate_config_key(k).map_err(anyhow::Error::msg)?;
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    eprint!("Running `{command}` on {name}... ");
+    let d: api::Dyno = c
+        .request(
+            Method::POST,
+            &format!("/apps/{}/dynos", enc(&name)),
+            Some(&api::DynoCreate {
+                command,
+                attach: Some(false),
+                env: (!vars.is_empty()).then_some(vars),
+                force_no_tty: None,
+                size: None,
+                process_type: Some("run".into()),
+                time_to_live: None,
+            }),
+        )
+        .await?;
+    eprintln!("up, {} (Basic)", d.name);
+    println!(
+        "Run `dyno logs -a {name} --dyno {}` to view the output.",
+        d.name
+    );
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 //! The daemon's HTTP API on the Unix socket: one `match` from (method, path) to a handler.
 //! Shapes follow Heroku's Platform API v3 (`crate::api`).
 
-use super::{deploy, manager, Daemon};
+use super::{deploy, manager, run, Daemon};
 use crate::api::{self, ErrorBody};
 use crate::store::AppRow;
 use anyhow::Result;
@@ -41,6 +41,7 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
         });
     }
@@ -56,6 +57,12 @@ impl From<anyhow::Error> for Fail {
             "internal_error",
             format!("{e:#}"),
         )
+    }
+}
+
+impl From<run::RunError> for Fail {
+    fn from(e: run::RunError) -> Self {
+        Fail(e.status, e.id, e.message)
     }
 }
 
@@ -238,15 +245,99 @@ async fn route(
             let a = find_app(d, app)?;
             ok(&releases_json(d, &a)?)
         }
+        (&M::POST, ["apps", app, "releases"]) => {
+            let a = find_app(d, app)?;
+            let b: api::ReleaseCreate = body(req).await?;
+            let r = rollback(d, &a, &b.release)?;
+            Ok(json(StatusCode::CREATED, &r))
+        }
+        (&M::GET, ["apps", app, "releases", key]) => {
+            let a = find_app(d, app)?;
+            let r = find_release(d, &a, key)?;
+            let all = releases_json(d, &a)?;
+            ok(&all.into_iter().find(|x| x.id == r.id))
+        }
+        (&M::GET, ["apps", app, "releases", key, "config-vars"]) => {
+            let a = find_app(d, app)?;
+            let r = find_release(d, &a, key)?;
+            ok(&r.config.into_iter().collect::<api::ConfigVars>())
+        }
+        (&M::GET, ["apps", app, "releases", key, "output"]) => {
+            let a = find_app(d, app)?;
+            let r = find_release(d, &a, key)?;
+            let out = d.store.release_output(&r.id)?.ok_or_else(|| {
+                not_found_msg(format!("Release v{} has no release output.", r.version))
+            })?;
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(Bytes::from(out));
+            Ok(streamed(rx))
+        }
+        (&M::GET, ["apps", app, "config-vars"]) => {
+            let a = find_app(d, app)?;
+            ok(&d
+                .store
+                .config_vars(&a.id)?
+                .into_iter()
+                .collect::<api::ConfigVars>())
+        }
+        (&M::PATCH, ["apps", app, "config-vars"]) => {
+            let a = find_app(d, app)?;
+            let b: api::ConfigVarsUpdate = body(req).await?;
+            ok(&update_config(d, &a, b)?)
+        }
+        (&M::POST, ["apps", app, "dynos"]) => {
+            let a = find_app(d, app)?;
+            let b: api::DynoCreate = body(req).await?;
+            // Attached (`dyno run`): held by `run`; detached (`run:detached`): `oneoff`.
+            let dyno = if b.attach == Some(true) {
+                run::create(d, &a, b).await?
+            } else {
+                run_one_off(d, &a, b).await?
+            };
+            Ok(json(StatusCode::CREATED, &dyno))
+        }
+        (&M::GET, ["apps", app, "dynos", dyno]) => {
+            let a = find_app(d, app)?;
+            let e = d
+                .manager
+                .find(&a.id, dyno)
+                .ok_or_else(|| not_found("dyno"))?;
+            ok(&manager::to_api(&e, &a.name))
+        }
+        (&M::DELETE, ["apps", app, "dynos"]) => {
+            let a = find_app(d, app)?;
+            manager::stop_matching(d, &a.id, None, false);
+            ok(&serde_json::json!({}))
+        }
+        (&M::DELETE, ["apps", app, "dynos", dyno]) => {
+            let a = find_app(d, app)?;
+            stop_dynos(d, &a, dyno, false)?;
+            ok(&serde_json::json!({}))
+        }
+        (&M::POST, ["apps", app, "dynos", dyno, "actions", "stop"]) => {
+            let a = find_app(d, app)?;
+            stop_dynos(d, &a, dyno, false)?;
+            ok(&serde_json::json!({}))
+        }
+        (&M::POST, ["apps", app, "dynos", dyno, "actions", "kill"]) => {
+            let a = find_app(d, app)?;
+            stop_dynos(d, &a, dyno, true)?;
+            ok(&serde_json::json!({}))
+        }
         (&M::GET, ["apps", app, "dynos"]) => {
             let a = find_app(d, app)?;
-            let dynos: Vec<api::Dyno> = d
+            let mut dynos: Vec<api::Dyno> = d
                 .manager
                 .entries(&a.id)
                 .iter()
                 .map(|e| manager::to_api(e, &a.name))
                 .collect();
+            dynos.extend(d.runs.list(&a));
             ok(&dynos)
+        }
+        (&M::POST, ["apps", app, "dynos", name, "attach"]) => {
+            let a = find_app(d, app)?;
+            Ok(run::attach(d, &a, name, req)?)
         }
         (&M::GET, ["apps", app, "builds"]) => {
             let a = find_app(d, app)?;
@@ -667,6 +758,12 @@ fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
         .into_iter()
         .map(|r| api::Release {
             current: Some(&r.id) == current.as_ref(),
+            output_stream_url: d
+                .store
+                .release_output(&r.id)
+                .ok()
+                .flatten()
+                .map(|_| format!("/apps/{}/releases/{}/output", a.id, r.id)),
             id: r.id,
             app: api::IdName {
                 id: a.id.clone(),
@@ -682,6 +779,164 @@ fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
             updated_at: r.updated_at,
         })
         .collect())
+}
+
+fn not_found_msg(msg: String) -> Fail {
+    Fail(StatusCode::NOT_FOUND, "not_found", msg)
+}
+
+fn find_release(d: &Daemon, a: &AppRow, key: &str) -> Result<crate::store::ReleaseRow, Fail> {
+    d.store
+        .release(&a.id, key)?
+        .ok_or_else(|| not_found_msg(format!("Couldn't find release {key} of {}.", a.name)))
+}
+
+/// `PATCH /apps/{app}/config-vars`: validates every key first (nothing changes on a bad one),
+/// then records a release with the new config, which restarts the dynos (after the release
+/// phase, in the background). Answers the whole new map.
+fn update_config(
+    d: &Arc<Daemon>,
+    a: &AppRow,
+    changes: api::ConfigVarsUpdate,
+) -> Result<api::ConfigVars, Fail> {
+    if changes.is_empty() {
+        return Err(invalid("no config vars to set or unset"));
+    }
+    for k in changes.keys() {
+        crate::store::validate_config_key(k).map_err(invalid)?;
+    }
+    let mut config = api::ConfigVars::new();
+    let r = super::release::record_with(d, a, || -> Result<_, Fail> {
+        config = d.store.config_vars(&a.id)?.into_iter().collect();
+        let (mut set, mut unset) = (vec![], vec![]);
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    config.insert(k.clone(), v);
+                    set.push(k);
+                }
+                None => {
+                    config.remove(&k);
+                    unset.push(k);
+                }
+            }
+        }
+        let mut parts = vec![];
+        if !set.is_empty() {
+            parts.push(format!("Set {} config vars", set.join(", ")));
+        }
+        if !unset.is_empty() {
+            parts.push(format!("Unset {} config vars", unset.join(", ")));
+        }
+        Ok(super::release::NewRelease {
+            slug_id: d.store.current_release(&a.id)?.and_then(|r| r.slug_id),
+            config: config.clone().into_iter().collect(),
+            description: parts.join("; "),
+            set_config: true,
+        })
+    })?;
+    spawn_activate(d, a, r);
+    Ok(config)
+}
+
+/// `POST /apps/{app}/releases {release}`: a new release with the slug and config of an earlier
+/// succeeded one (its config vars become the app's again).
+fn rollback(d: &Arc<Daemon>, a: &AppRow, key: &str) -> Result<api::Release, Fail> {
+    let target = find_release(d, a, key)?;
+    if target.status != "succeeded" {
+        return Err(invalid(format!(
+            "v{} is {}: only a succeeded release can be rolled back to",
+            target.version, target.status
+        )));
+    }
+    if target.slug_id.is_none() {
+        return Err(invalid(format!(
+            "v{} has no slug (it precedes the first deploy): nothing to roll back to",
+            target.version
+        )));
+    }
+    let new = super::release::NewRelease {
+        slug_id: target.slug_id.clone(),
+        config: target.config.clone(),
+        description: format!("Rollback to v{}", target.version),
+        set_config: true,
+    };
+    let r = spawn_release(d, a, new)?;
+    releases_json(d, a)?
+        .into_iter()
+        .find(|x| x.id == r.id)
+        .ok_or_else(|| not_found("release"))
+}
+
+/// Records a release now and activates it (release phase, then the dynos) in the background.
+fn spawn_release(
+    d: &Arc<Daemon>,
+    a: &AppRow,
+    new: super::release::NewRelease,
+) -> Result<crate::store::ReleaseRow, Fail> {
+    let r = super::release::record(d, a, &new)?;
+    spawn_activate(d, a, r.clone());
+    Ok(r)
+}
+
+/// Activates a recorded release (release phase, then the dynos) in the background.
+fn spawn_activate(d: &Arc<Daemon>, a: &AppRow, r: crate::store::ReleaseRow) {
+    let (d, a) = (d.clone(), a.clone());
+    tokio::spawn(async move {
+        if let Err(e) = super::release::activate(&d, &a, r, None).await {
+            tracing::warn!(app = %a.name, "activating a release: {e:#}");
+        }
+    });
+}
+
+/// `POST /apps/{app}/dynos`: a detached one-off dyno of the current release.
+async fn run_one_off(d: &Arc<Daemon>, a: &AppRow, b: api::DynoCreate) -> Result<api::Dyno, Fail> {
+    if b.attach == Some(true) {
+        return Err(invalid(
+            "attached one-off dynos are not available yet: use `dyno run:detached`",
+        ));
+    }
+    if b.command.trim().is_empty() {
+        return Err(invalid("no command to run"));
+    }
+    let ptype = b.process_type.unwrap_or_else(|| "run".into());
+    if ptype != "run" {
+        return Err(invalid(format!(
+            "one-off dynos are of type run, not {ptype:?}"
+        )));
+    }
+    let env: Vec<(String, String)> = b.env.unwrap_or_default().into_iter().collect();
+    for (k, _) in &env {
+        crate::store::validate_config_key(k).map_err(invalid)?;
+    }
+    let release = d
+        .store
+        .current_release(&a.id)?
+        .filter(|r| r.slug_id.is_some())
+        .ok_or_else(|| invalid(format!("{} has no release to run: deploy it first", a.name)))?;
+    let spec = super::oneoff::OneOffSpec {
+        process_type: ptype,
+        command: b.command,
+        env,
+    };
+    let o = super::oneoff::start(d, a, &release, spec).await?;
+    Ok(manager::to_api(&o.dyno, &a.name))
+}
+
+/// `ps:restart`/`ps:stop`/`ps:kill` of a dyno name or a process type.
+fn stop_dynos(d: &Arc<Daemon>, a: &AppRow, target: &str, kill: bool) -> Result<(), Fail> {
+    let is_type = d
+        .store
+        .formation(&a.id)?
+        .iter()
+        .any(|f| f.process_type == target);
+    if manager::stop_matching(d, &a.id, Some(target), kill) == 0 && !is_type {
+        return Err(not_found_msg(format!(
+            "Couldn't find that dyno ({target}) on {}.",
+            a.name
+        )));
+    }
+    Ok(())
 }
 
 fn build_json(d: &Daemon, a: &AppRow, b: &crate::store::BuildRow) -> api::Build {

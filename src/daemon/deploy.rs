@@ -1,8 +1,9 @@
-//! A deploy: build the source into a slug, record it and a release, sync the formation with the
-//! new process types and let the manager roll the dynos. A failed build records nothing but the
-//! build itself, so the running release is untouched.
+//! A deploy: build the source (a directory, or a commit pushed to the app's repository) into a
+//! slug, record it and a release (`Deploy 1a2b3c4`, `(dirty)` when the tree had uncommitted
+//! changes), sync the formation with the new process types and let the manager roll the dynos.
+//! A failed build records nothing but the build itself, so the running release is untouched.
 
-use super::{manager, Daemon};
+use super::{release, Daemon};
 use crate::build::{BuildOutput, BuildRequest, Source};
 use crate::store::{AppRow, BuildRow};
 use std::sync::Arc;
@@ -39,14 +40,8 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
             buildpacks: &buildpacks,
         };
         let result = d.builder.build(&d.runtime, &req, &out).await;
-        match result.and_then(|built| {
+        let recorded = result.and_then(|built| {
             let slug = built.slug;
-            b.source_version = built.version.commit.clone();
-            b.dirty = built.version.dirty;
-            b.buildpack = slug.buildpack.clone();
-            b.buildpacks = built.buildpacks;
-            b.slug_size = Some(slug.size);
-            b.addons = built.addons;
             d.store.insert_slug(&app.id, &slug)?;
             let description = built.version.describe().unwrap_or_else(|| {
                 format!(
@@ -54,28 +49,41 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
                     &slug.checksum.trim_start_matches("SHA256:")[..7]
                 )
             });
-            let release = d.store.create_release(
-                &app.id,
-                Some(&slug.id),
-                &config,
-                &description,
-                "succeeded",
-            )?;
-            d.store.sync_formation(&app.id, &slug.process_types)?;
+            b.source_version = built.version.commit.clone();
+            b.dirty = built.version.dirty;
+            b.buildpack = slug.buildpack.clone();
+            b.buildpacks = built.buildpacks;
+            b.slug_size = Some(slug.size);
+            b.addons = built.addons;
             b.slug_id = Some(slug.id.clone());
-            b.release_id = Some(release.id.clone());
-            Ok(release)
-        }) {
-            Ok(release) => {
+            Ok((slug, description))
+        });
+        // The release (and its release phase, if the Procfile has one) decides whether it goes live.
+        let released = match recorded {
+            Ok((slug, description)) => {
+                let new = release::NewRelease {
+                    slug_id: Some(slug.id.clone()),
+                    config: d.store.config_vars(&app.id).unwrap_or(config),
+                    description,
+                    set_config: false,
+                };
+                release::create(&d, &app, new, Some(&out)).await
+            }
+            Err(e) => Err(e),
+        };
+        match released {
+            Ok(release) if release.status == "succeeded" => {
+                b.release_id = Some(release.id.clone());
                 b.status = "succeeded".into();
                 out.heading(&format!("Release v{} created", release.version));
-                d.api_log(
-                    &app.name,
-                    format!("Release v{} created by user", release.version),
-                );
-                d.api_log(&app.name, format!("{} by user", release.description));
-                manager::reset_backoff(&d, &app.id);
-                manager::kick(&d, &app.id);
+            }
+            Ok(release) => {
+                b.release_id = Some(release.id.clone());
+                b.status = "failed".into();
+                b.error = Some(format!(
+                    "the release command of v{} failed (see `dyno releases:output v{}`)",
+                    release.version, release.version
+                ));
             }
             Err(e) => {
                 b.status = "failed".into();

@@ -4,7 +4,11 @@
 //! per app. Each running dyno has a watcher task that follows it from `starting` to `up` (a web
 //! dyno is up once it accepts connections on `$PORT`), tails its output into the log stream, and
 //! on exit either forgets it (the platform stopped it) or treats it as a crash and restarts it
-//! after a cool-off that grows with each crash.
+//! after a cool-off that grows with each crash (`Settings::crash_cooloff`). While a dyno runs,
+//! its watcher also checks its memory (R14 above the quota; the cgroup's hard limit at twice the
+//! quota makes R15) and cycles it once a day. One-off dynos (`oneoff.rs`: `run.N`, the release
+//! phase's `release.N`) live in the same table but are never part of the formation: reconcile
+//! leaves them alone and their exit is no crash.
 
 use super::Daemon;
 use crate::api;
@@ -18,9 +22,13 @@ use std::io::{BufRead, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
-/// A dyno's quota; the cgroup's hard limit is twice this (Heroku's R15 line).
+/// A dyno's default memory quota (`Settings::memory_quota`); the cgroup's hard limit is twice it
+/// (Heroku's R15 line).
 pub const MEMORY_QUOTA: u64 = 512 * 1024 * 1024;
+/// Marks a one-off dyno's state dir, so a restarted daemon re-adopts it as one.
+const ONE_OFF_MARKER: &str = "one-off";
 pub const PIDS_LIMIT: i64 = 256;
 /// Below the daemon's (and so the router's) default 1024, so a busy dyno cannot starve it.
 pub const CPU_SHARES: u64 = 512;
@@ -57,6 +65,8 @@ pub struct DynoEntry {
     pub state: DynoState,
     /// The platform asked it to stop: its exit is no crash.
     pub stopping: bool,
+    /// A one-off dyno (`run.N`, `release.N`): not part of the formation, never restarted.
+    pub one_off: bool,
     pub handle: Option<DynoHandle>,
     pub created_at: String,
     pub updated_at: String,
@@ -70,20 +80,34 @@ struct Backoff {
     not_before: Instant,
 }
 
+/// How a one-off dyno ended, with everything it wrote.
+#[derive(Debug, Clone)]
+pub struct OneOffExit {
+    pub status: i32,
+    /// Its output, one line each (stdout and stderr interleaved as they came).
+    pub output: String,
+}
+
 #[derive(Default)]
 pub struct Manager {
     dynos: Mutex<HashMap<String, DynoEntry>>,
     backoff: Mutex<HashMap<(String, String), Backoff>>,
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Exit reports of one-off dynos, by dyno id.
+    exits: Mutex<HashMap<String, watch::Sender<Option<OneOffExit>>>>,
+    /// Serializes release activations per app (`release.rs`).
+    release_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// Cool-off before the n-th restart after a crash: at once for the first, then doubling from
-/// 2 s up to 5 min (Heroku's 20…320 minutes, scaled down for a local tool).
-pub fn cool_off(crashes: u32) -> Duration {
-    match crashes {
-        0 | 1 => Duration::ZERO,
-        n => Duration::from_secs((1u64 << (n - 1).min(10)).min(300)),
-    }
+/// Cool-off before the restart following the `crashes`-th crash in a row: `schedule[crashes-1]`,
+/// the last entry repeating (the first is 0: the first crash restarts at once).
+pub fn cool_off(schedule: &[Duration], crashes: u32) -> Duration {
+    let i = (crashes.max(1) - 1) as usize;
+    schedule
+        .get(i)
+        .or(schedule.last())
+        .copied()
+        .unwrap_or_default()
 }
 
 impl Manager {
@@ -130,6 +154,22 @@ impl Manager {
             .entry(app_id.to_string())
             .or_default()
             .clone()
+    }
+
+    pub(super) fn release_lock(&self, app_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.release_locks
+            .lock()
+            .unwrap()
+            .entry(app_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// A dyno of the app by name (`web.1`, `run.4821`) or id.
+    pub fn find(&self, app_id: &str, key: &str) -> Option<DynoEntry> {
+        self.entries(app_id)
+            .into_iter()
+            .find(|e| e.name == key || e.id == key)
     }
 }
 
@@ -204,7 +244,7 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
 
     // Stop what is no longer wanted: scaled away, or of an older release.
     for e in d.manager.entries(app_id) {
-        if e.stopping || wanted(&e) {
+        if e.stopping || e.one_off || wanted(&e) {
             continue;
         }
         if e.handle.is_none() {
@@ -222,7 +262,7 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
             .manager
             .entries(app_id)
             .into_iter()
-            .filter(|e| !e.stopping && e.release_id == release.id)
+            .filter(|e| !e.stopping && !e.one_off && e.release_id == release.id)
             .collect();
         for (ptype, n, command) in &desired {
             let name = format!("{ptype}.{n}");
@@ -239,12 +279,33 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
                 }
             }
             // Forget the crashed entry it replaces.
-            d.manager
-                .dynos
-                .lock()
-                .unwrap()
-                .retain(|_, e| !(e.app_id == app_id && e.name == name && e.handle.is_none()));
-            if let Err(e) = start_dyno(d, &app.name, release, slug, ptype, *n, command).await {
+            let mut replaced = false;
+            d.manager.dynos.lock().unwrap().retain(|_, e| {
+                let crashed = e.app_id == app_id && e.name == name && e.handle.is_none();
+                replaced |= crashed;
+                !crashed
+            });
+            if replaced {
+                d.logs
+                    .platform(&app.name, &name, "State changed from crashed to starting");
+            }
+            let port = if ptype == "web" {
+                Some(free_port(d)?)
+            } else {
+                None
+            };
+            let started = launch(
+                d,
+                &app.name,
+                release,
+                slug,
+                ptype,
+                &name,
+                command,
+                port,
+                &[],
+            );
+            if let Err(e) = started.await {
                 d.logs
                     .platform(&app.name, &name, format!("Error starting process: {e:#}"));
                 tracing::warn!(app = %app.name, dyno = %name, "start failed: {e:#}");
@@ -282,7 +343,19 @@ fn kick_after(d: &Arc<Daemon>, app_id: &str, wait: Duration) {
     });
 }
 
+/// Counts a crash of `name` and returns its cool-off. A dyno that had stayed up for
+/// `Settings::crash_reset` starts counting afresh.
 fn record_crash(d: &Daemon, app_id: &str, name: &str, release_id: &str) -> Duration {
+    record_crash_after(d, app_id, name, release_id, Duration::ZERO)
+}
+
+fn record_crash_after(
+    d: &Daemon,
+    app_id: &str,
+    name: &str,
+    release_id: &str,
+    uptime: Duration,
+) -> Duration {
     let mut b = d.manager.backoff.lock().unwrap();
     let e = b
         .entry((app_id.to_string(), name.to_string()))
@@ -291,13 +364,13 @@ fn record_crash(d: &Daemon, app_id: &str, name: &str, release_id: &str) -> Durat
             release_id: release_id.to_string(),
             not_before: Instant::now(),
         });
-    if e.release_id != release_id {
-        // A new release resets the count.
+    if e.release_id != release_id || uptime >= d.settings.crash_reset {
+        // A new release, or a dyno that ran fine for a while, resets the count.
         e.crashes = 0;
         e.release_id = release_id.to_string();
     }
     e.crashes += 1;
-    let wait = cool_off(e.crashes);
+    let wait = cool_off(&d.settings.crash_cooloff, e.crashes);
     e.not_before = Instant::now() + wait;
     wait
 }
@@ -324,25 +397,26 @@ fn free_port(d: &Daemon) -> Result<u16> {
     anyhow::bail!("no free port")
 }
 
-async fn start_dyno(
+/// Starts one dyno of `release` (a formation dyno, or a one-off when `ptype` is `run` or
+/// `release`) and its watcher. `extra_env` comes last, over config vars and the platform's.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn launch(
     d: &Arc<Daemon>,
     app_name: &str,
     release: &ReleaseRow,
     slug: &SlugRow,
     ptype: &str,
-    n: u32,
+    name: &str,
     command: &str,
-) -> Result<()> {
-    let name = format!("{ptype}.{n}");
-    let port = if ptype == "web" {
-        Some(free_port(d)?)
-    } else {
-        None
-    };
+    port: Option<u16>,
+    extra_env: &[(String, String)],
+) -> Result<(DynoEntry, Option<watch::Receiver<Option<OneOffExit>>>)> {
+    let one_off = is_one_off_type(ptype);
     let sum = slug.checksum.trim_start_matches("SHA256:");
     let slug_dir = crate::build::unpack_slug(&d.paths.slugs(), sum)
         .with_context(|| format!("slug {sum} is missing"))?;
     let rand: u16 = rand::random();
+    let n = name.rsplit('.').next().unwrap_or("0");
     let id = format!(
         "d{}-{}-{}-{}-{:04x}",
         d.paths.instance, app_name, ptype, n, rand
@@ -355,7 +429,7 @@ async fn start_dyno(
     };
     set("HOME", "/app".into());
     set("PATH", "/app/bin:/usr/local/bin:/usr/bin:/bin".into());
-    set("DYNO", name.clone());
+    set("DYNO", name.to_string());
     set("HEROKU_APP_ID", release.app_id.clone());
     set("HEROKU_APP_NAME", app_name.to_string());
     set("HEROKU_RELEASE_VERSION", format!("v{}", release.version));
@@ -365,14 +439,17 @@ async fn start_dyno(
     if let Some(p) = port {
         set("PORT", p.to_string());
     }
+    for (k, v) in extra_env {
+        set(k, v.clone());
+    }
     let spec = DynoSpec {
         id: id.clone(),
         app: app_name.to_string(),
-        name: name.clone(),
+        name: name.to_string(),
         command: command.to_string(),
         env,
         slug_dir,
-        memory_limit: 2 * MEMORY_QUOTA,
+        memory_limit: 2 * d.settings.memory_quota,
         pids_limit: PIDS_LIMIT,
         cpu_shares: CPU_SHARES,
         stop_timeout_secs: d.settings.stop_timeout.as_secs(),
@@ -380,15 +457,22 @@ async fn start_dyno(
     };
     d.logs.platform(
         app_name,
-        &name,
+        name,
         format!("Starting process with command `{command}`"),
     );
     let handle = d.runtime.start(spec).await?;
+    let mut exit = None;
+    if one_off {
+        let _ = std::fs::write(handle.state_dir.join(ONE_OFF_MARKER), ptype);
+        let (tx, rx) = watch::channel(None);
+        d.manager.exits.lock().unwrap().insert(id.clone(), tx);
+        exit = Some(rx);
+    }
     let now = crate::store::now();
     let entry = DynoEntry {
         id: id.clone(),
         app_id: release.app_id.clone(),
-        name,
+        name: name.to_string(),
         process_type: ptype.to_string(),
         command: command.to_string(),
         release_id: release.id.clone(),
@@ -396,13 +480,23 @@ async fn start_dyno(
         port,
         state: DynoState::Starting,
         stopping: false,
+        one_off,
         handle: Some(handle),
         created_at: now.clone(),
         updated_at: now,
     };
-    d.manager.dynos.lock().unwrap().insert(id.clone(), entry);
+    d.manager
+        .dynos
+        .lock()
+        .unwrap()
+        .insert(id.clone(), entry.clone());
     tokio::spawn(watch(d.clone(), id, 0));
-    Ok(())
+    Ok((entry, exit))
+}
+
+/// One-off process types: never in a formation.
+pub fn is_one_off_type(ptype: &str) -> bool {
+    matches!(ptype, "run" | "release")
 }
 
 /// Re-adopts a dyno a previous daemon started (its shim kept it running).
@@ -428,6 +522,19 @@ pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {
         .find(|r| r.version == version)
         .context("its release is gone")?;
     let name = handle.spec.name.clone();
+    let one_off = handle.state_dir.join(ONE_OFF_MARKER).exists();
+    if one_off && name.starts_with("release.") {
+        // Its release was marked failed at start-up (nobody waits for it any more).
+        anyhow::bail!("a release phase of a previous daemon");
+    }
+    if one_off {
+        let (tx, _) = watch::channel(None);
+        d.manager
+            .exits
+            .lock()
+            .unwrap()
+            .insert(handle.id.clone(), tx);
+    }
     let offset = std::fs::read_to_string(handle.state_dir.join("daemon.offset"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -443,6 +550,7 @@ pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {
         port: env.get("PORT").and_then(|p| p.parse().ok()),
         state: DynoState::Starting,
         stopping: false,
+        one_off,
         created_at: handle
             .started_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -467,6 +575,65 @@ pub fn stop_dyno(d: &Arc<Daemon>, e: &DynoEntry) {
     if let Err(err) = d.runtime.stop(handle) {
         tracing::warn!(dyno = %e.id, "stop: {err:#}");
     }
+    // The shim sends SIGKILL after the stop timeout; say so if the dyno is still there then.
+    let (d, id, app_id, name) = (d.clone(), e.id.clone(), e.app_id.clone(), e.name.clone());
+    tokio::spawn(async move {
+        let grace = d.settings.stop_timeout;
+        tokio::time::sleep(grace).await;
+        let alive = d
+            .manager
+            .dynos
+            .lock()
+            .unwrap()
+            .get(&id)
+            .is_some_and(|e| e.handle.is_some());
+        if let (true, Some(app)) = (alive, app_name(&d, &app_id)) {
+            d.logs.platform(&app, &name, format!(
+                "Error R12 (Exit timeout) -> At least one process failed to exit within {} seconds of SIGTERM",
+                grace.as_secs()
+            ));
+            d.logs
+                .platform(&app, &name, "Stopping remaining processes with SIGKILL");
+        }
+    });
+}
+
+/// Stops the app's dynos matching `target` (a dyno name, a process type, or all when `None`)
+/// and lets reconcile replace the formation's: `ps:restart`, `ps:stop`. With `kill`, SIGKILL at
+/// once (`ps:kill`). Returns how many dynos were asked.
+pub fn stop_matching(d: &Arc<Daemon>, app_id: &str, target: Option<&str>, kill: bool) -> usize {
+    let matching: Vec<DynoEntry> = d
+        .manager
+        .entries(app_id)
+        .into_iter()
+        .filter(|e| target.is_none_or(|t| e.name == t || e.process_type == t || e.id == t))
+        .collect();
+    let mut n = 0;
+    for e in &matching {
+        let Some(handle) = &e.handle else {
+            // A crashed dyno waiting out its cool-off: reconcile restarts it now.
+            n += 1;
+            continue;
+        };
+        n += 1;
+        if e.stopping && !kill {
+            continue;
+        }
+        if kill {
+            d.manager.update(&e.id, |e| e.stopping = true);
+            update_routes(d, app_id);
+            if let Some(app) = app_name(d, app_id) {
+                d.logs
+                    .platform(&app, &e.name, "Stopping all processes with SIGKILL");
+            }
+            let _ = d.runtime.kill(handle);
+        } else {
+            stop_dyno(d, e);
+        }
+    }
+    reset_backoff(d, app_id);
+    kick(d, app_id);
+    n
 }
 
 fn app_name(d: &Daemon, app_id: &str) -> Option<String> {
@@ -564,25 +731,32 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
     };
     let exit = d.runtime.wait(&handle);
     tokio::pin!(exit);
-    let result = tokio::select! {
-        r = &mut exit => Some(r),
-        booted = boot => {
-            if booted {
-                set_state(&d, &id, DynoState::Up);
-            } else if let Some(app) = app_name(&d, &entry.app_id) {
-                d.logs.platform(&app, &entry.name, format!(
-                    "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {} seconds of launch",
-                    d.settings.boot_timeout.as_secs()
-                ));
-                d.logs.platform(&app, &entry.name, "Stopping process with SIGKILL");
-                let _ = d.runtime.kill(&handle);
+    let booted = if entry.one_off {
+        None
+    } else {
+        tokio::select! {
+            r = &mut exit => Some(r),
+            booted = boot => {
+                if booted {
+                    set_state(&d, &id, DynoState::Up);
+                } else if let Some(app) = app_name(&d, &entry.app_id) {
+                    d.logs.platform(&app, &entry.name, format!(
+                        "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {} seconds of launch",
+                        d.settings.boot_timeout.as_secs()
+                    ));
+                    d.logs.platform(&app, &entry.name, "Stopping process with SIGKILL");
+                    let _ = d.runtime.kill(&handle);
+                }
+                None
             }
-            None
         }
     };
-    let result = match result {
+    if entry.one_off {
+        set_state(&d, &id, DynoState::Up);
+    }
+    let result = match booted {
         Some(r) => r,
-        None => exit.await,
+        None => run_until_exit(&d, &id, &entry, &handle, &mut exit).await,
     };
     // Everything the dyno wrote is in the spool now: take the rest, then forget it.
     tail.abort();
@@ -592,6 +766,11 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(offset);
     drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
+    let output = if entry.one_off {
+        read_output(&handle)
+    } else {
+        String::new()
+    };
     let _ = d.runtime.forget(&handle);
 
     let status = match &result {
@@ -613,6 +792,18 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
             format!("Process exited with status {status}"),
         );
     }
+    if entry.one_off {
+        if let Some(app) = &app {
+            d.logs
+                .platform(app, &entry.name, "State changed from up to complete");
+        }
+        d.manager.dynos.lock().unwrap().remove(&id);
+        if let Some(tx) = d.manager.exits.lock().unwrap().remove(&id) {
+            let _ = tx.send(Some(OneOffExit { status, output }));
+        }
+        d.dyno_gone.notify_waiters();
+        return;
+    }
     let stopping = d
         .manager
         .dynos
@@ -628,11 +819,88 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         // Any exit the platform did not ask for is a crash, status 0 included.
         set_state(&d, &id, DynoState::Crashed);
         d.manager.update(&id, |e| e.handle = None);
-        record_crash(&d, &entry.app_id, &entry.name, &entry.release_id);
+        let uptime = (chrono::Utc::now() - handle.started_at)
+            .to_std()
+            .unwrap_or_default();
+        record_crash_after(&d, &entry.app_id, &entry.name, &entry.release_id, uptime);
         update_routes(&d, &entry.app_id);
         kick(&d, &entry.app_id);
     }
     d.dyno_gone.notify_waiters();
+}
+
+/// While a dyno runs: checks its memory every `memory_interval` (R14 above the quota) and
+/// cycles formation dynos once a day. Returns its exit.
+async fn run_until_exit(
+    d: &Arc<Daemon>,
+    id: &str,
+    entry: &DynoEntry,
+    handle: &DynoHandle,
+    exit: &mut std::pin::Pin<
+        &mut impl std::future::Future<Output = Result<crate::runtime::DynoExit>>,
+    >,
+) -> Result<crate::runtime::DynoExit> {
+    let mut mem = tokio::time::interval(d.settings.memory_interval);
+    mem.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    mem.tick().await;
+    // Daily cycling: 24 h plus up to 15 % (Heroku: 0–216 min), counted from the dyno's start.
+    let cycle_at = d.settings.cycle.filter(|_| !entry.one_off).map(|c| {
+        let jitter = c.mul_f64(0.15 * rand::random::<f64>());
+        let age = (chrono::Utc::now() - handle.started_at)
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::Instant::now() + (c + jitter).saturating_sub(age)
+    });
+    let mut cycled = false;
+    loop {
+        tokio::select! {
+            r = exit.as_mut() => return r,
+            _ = mem.tick() => check_memory(d, entry, handle),
+            _ = sleep_until_opt(cycle_at), if !cycled => {
+                cycled = true;
+                let current = d.manager.dynos.lock().unwrap().get(id).cloned();
+                if let Some(e) = current.filter(|e| !e.stopping) {
+                    if let Some(app) = app_name(d, &e.app_id) {
+                        d.logs.platform(&app, &e.name, "Cycling");
+                        d.logs.platform(&app, &e.name, "State changed from up to starting");
+                    }
+                    stop_dyno(d, &e);
+                    kick(d, &e.app_id);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Heroku's R14: above the quota the dyno keeps running (and may swap); the log says so.
+fn check_memory(d: &Daemon, entry: &DynoEntry, handle: &DynoHandle) {
+    let Ok(stats) = d.runtime.stats(handle) else {
+        return;
+    };
+    let quota = d.settings.memory_quota;
+    if stats.memory_bytes <= quota {
+        return;
+    }
+    if let Some(app) = app_name(d, &entry.app_id) {
+        d.logs.platform(
+            &app,
+            &entry.name,
+            format!(
+                "Process running mem={}M({:.1}%)",
+                stats.memory_bytes / (1024 * 1024),
+                stats.memory_bytes as f64 * 100.0 / quota as f64
+            ),
+        );
+        d.logs
+            .platform(&app, &entry.name, "Error R14 (Memory quota exceeded)");
+    }
 }
 
 /// Follows the dyno's output spool into the app's log stream.
@@ -647,6 +915,19 @@ async fn tail_output(
         offset = drain_output(&d, &handle, &app_id, &name, offset);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Everything a dyno wrote, as text (for the release phase's `releases:output`).
+fn read_output(handle: &DynoHandle) -> String {
+    let text = std::fs::read_to_string(Runtime::output_path(handle)).unwrap_or_default();
+    let mut out = String::new();
+    for l in text.lines() {
+        if let Ok(l) = serde_json::from_str::<OutputLine>(l) {
+            out.push_str(&l.line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Reads the spool from `offset`, pushes whole lines to the log, returns the new offset (also
@@ -701,10 +982,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cool_off_grows_and_caps() {
-        assert_eq!(cool_off(1), Duration::ZERO);
-        assert_eq!(cool_off(2), Duration::from_secs(2));
-        assert_eq!(cool_off(3), Duration::from_secs(4));
-        assert_eq!(cool_off(50), Duration::from_secs(300));
+    fn cool_off_follows_the_schedule_and_repeats_its_last_step() {
+        let s: Vec<Duration> = [0, 20, 40, 60, 180, 320].map(Duration::from_secs).to_vec();
+        assert_eq!(cool_off(&s, 1), Duration::ZERO);
+        assert_eq!(cool_off(&s, 2), Duration::from_secs(20));
+        assert_eq!(cool_off(&s, 6), Duration::from_secs(320));
+        assert_eq!(cool_off(&s, 50), Duration::from_secs(320));
+        assert_eq!(cool_off(&[], 3), Duration::ZERO);
     }
 }

@@ -7,6 +7,9 @@
 pub mod api_server;
 pub mod deploy;
 pub mod manager;
+pub mod oneoff;
+pub mod release;
+pub mod run;
 
 use crate::build::{BuildOutput, Builder};
 use crate::logs::{LogLine, Logs};
@@ -32,6 +35,19 @@ pub struct Settings {
     pub boot_timeout: Duration,
     /// `DYNO_STOP_TIMEOUT` seconds between SIGTERM and SIGKILL (Heroku: 30).
     pub stop_timeout: Duration,
+    /// `DYNO_CRASH_COOLOFF`: seconds to wait before the 1st, 2nd, … restart after a crash, comma
+    /// separated; the last one repeats. Default `0,20,40,60,180,320`: Heroku's schedule shape
+    /// (at once, then up to 20, 40, 60, 180, 320 minutes) in seconds.
+    pub crash_cooloff: Vec<Duration>,
+    /// `DYNO_CRASH_RESET` seconds: a dyno up this long has its crash count forgotten (60).
+    pub crash_reset: Duration,
+    /// `DYNO_MEMORY_QUOTA` MB: R14 above it, the cgroup's hard limit (R15) at twice it (512).
+    pub memory_quota: u64,
+    /// `DYNO_MEMORY_INTERVAL` seconds between memory checks of a dyno (20).
+    pub memory_interval: Duration,
+    /// `DYNO_CYCLE` seconds between daily restarts of a dyno, plus up to 15 % jitter (Heroku:
+    /// 24 h + 0–216 min); `0` turns cycling off.
+    pub cycle: Option<Duration>,
 }
 
 impl Settings {
@@ -49,8 +65,38 @@ impl Settings {
                 .unwrap_or_else(|_| "127.0.0.1:5000".into()),
             boot_timeout: secs("DYNO_BOOT_TIMEOUT", 60),
             stop_timeout: secs("DYNO_STOP_TIMEOUT", 30),
+            crash_cooloff: std::env::var("DYNO_CRASH_COOLOFF")
+                .ok()
+                .and_then(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().parse::<f64>().ok().map(Duration::from_secs_f64))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| [0, 20, 40, 60, 180, 320].map(Duration::from_secs).to_vec()),
+            crash_reset: fsecs("DYNO_CRASH_RESET", 60.0),
+            memory_quota: std::env::var("DYNO_MEMORY_QUOTA")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|mb| *mb >= 4)
+                .unwrap_or(512)
+                * 1024
+                * 1024,
+            memory_interval: fsecs("DYNO_MEMORY_INTERVAL", 20.0).max(Duration::from_millis(100)),
+            cycle: Some(fsecs("DYNO_CYCLE", 86400.0)).filter(|d| !d.is_zero()),
         }
     }
+}
+
+/// A duration in (possibly fractional) seconds from the environment.
+fn fsecs(key: &str, default: f64) -> Duration {
+    Duration::from_secs_f64(
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(default),
+    )
 }
 
 pub struct Daemon {
@@ -62,6 +108,8 @@ pub struct Daemon {
     pub routes: RouteTable,
     pub builder: Builder,
     pub manager: manager::Manager,
+    /// Attached one-off dynos (`dyno run`), apart from the formation's.
+    pub runs: run::RunDynos,
     pub router_addr: Option<SocketAddr>,
     /// Output of builds of this daemon's lifetime, by build id.
     pub builds: Mutex<HashMap<String, Arc<BuildOutput>>>,
@@ -181,6 +229,7 @@ async fn run() -> Result<()> {
         routes: RouteTable::default(),
         builder,
         manager: manager::Manager::default(),
+        runs: run::RunDynos::default(),
         router_addr: Some(router_addr),
         builds: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
@@ -190,9 +239,15 @@ async fn run() -> Result<()> {
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
+    // A release phase does not survive its daemon: its release is marked failed.
+    release::fail_interrupted(&d)?;
+
     // Dynos of a previous daemon: adopt the living, clean up after the dead.
     for h in d.runtime.adopt_or_clean()? {
         let id = h.id.clone();
+        if run::reap_orphan(&d, &h) {
+            continue;
+        }
         match manager::adopt(&d, h.clone()) {
             Ok(()) => tracing::info!(dyno = %id, "re-adopted"),
             Err(e) => {
@@ -242,6 +297,7 @@ async fn run() -> Result<()> {
 
 /// Stops every dyno and waits for them to be gone (bounded by the stop timeout).
 async fn stop_all(d: &Arc<Daemon>) {
+    run::stop_all(d);
     for e in d.manager.all() {
         if e.handle.is_some() && !e.stopping {
             manager::stop_dyno(d, &e);

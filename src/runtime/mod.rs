@@ -12,17 +12,19 @@ mod host;
 mod init;
 mod shim;
 mod stack;
+mod stdio;
 #[cfg(test)]
 mod tests;
 
 pub use init::init_main;
 pub use shim::shim_main;
+pub use stdio::{set_nonblocking, set_window_size, AttachOptions, DynoStdio};
 
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -159,15 +161,7 @@ impl Runtime {
         spec: DynoSpec,
         build: Option<BuildSpec>,
     ) -> Result<DynoHandle> {
-        if spec.id.is_empty()
-            || spec.id.starts_with('.')
-            || !spec
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
-        {
-            bail!("invalid dyno id {:?}", spec.id);
-        }
+        check_id(&spec.id)?;
         let state_dir = root.join(&spec.id);
         std::fs::create_dir_all(root)?;
         std::fs::create_dir(&state_dir)
@@ -175,7 +169,7 @@ impl Runtime {
         if let Some(b) = &build {
             host::write_atomic(&state_dir.join("build.json"), &serde_json::to_vec(b)?)?;
         }
-        match self.spawn_shim(&spec, &state_dir).await {
+        match self.spawn_shim(&spec, &state_dir, None).await {
             Ok(h) => Ok(h),
             Err(e) => {
                 host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
@@ -184,13 +178,66 @@ impl Runtime {
         }
     }
 
-    async fn spawn_shim(&self, spec: &DynoSpec, state_dir: &Path) -> Result<DynoHandle> {
+    /// Like [`Runtime::start`], for a dyno attached to a client (`dyno run`): its stdio is not
+    /// spooled but handed to the caller, who holds the only copies (see `stdio.rs`).
+    pub async fn start_attached(
+        &self,
+        spec: DynoSpec,
+        opts: AttachOptions,
+    ) -> Result<(DynoHandle, DynoStdio)> {
+        check_id(&spec.id)?;
+        let state_dir = self.paths.dynos().join(&spec.id);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        std::fs::create_dir_all(self.paths.dynos())?;
+        std::fs::create_dir(&state_dir)
+            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let spawned =
+            match host::write_atomic(&state_dir.join("attach.json"), &serde_json::to_vec(&opts)?) {
+                Ok(()) => {
+                    self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            };
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
+                return Err(e);
+            }
+        };
+        // Sent before the shim reported `started`: already queued.
+        let stdio = stdio::recv_fds(ours.as_raw_fd(), true)
+            .map_err(anyhow::Error::from)
+            .and_then(|fds| DynoStdio::from_fds(opts.tty, fds));
+        match stdio {
+            Ok(s) => Ok((handle, s)),
+            Err(e) => {
+                let _ = self.kill(&handle);
+                let _ = self.wait(&handle).await;
+                let _ = self.forget(&handle);
+                Err(e.context("receiving the dyno's stdio from its shim"))
+            }
+        }
+    }
+
+    /// Whether a dyno (an adopted one, say) was started attached to a client.
+    pub fn is_attached(dyno: &DynoHandle) -> bool {
+        dyno.state_dir.join("attach.json").exists()
+    }
+
+    async fn spawn_shim(
+        &self,
+        spec: &DynoSpec,
+        state_dir: &Path,
+        attach_sock: Option<OwnedFd>,
+    ) -> Result<DynoHandle> {
         host::write_atomic(&state_dir.join("spec.json"), &serde_json::to_vec(spec)?)?;
         let log = std::fs::File::create(state_dir.join("shim.log"))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("shim")
             .arg(state_dir)
-            .stdin(Stdio::null())
+            .stdin(attach_sock.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(log);
         // SAFETY: setsid(2) is async-signal-safe. Its own session: the shim survives the daemon
@@ -393,6 +440,43 @@ impl Runtime {
         }
     }
 
+    /// The dyno's memory use: resident memory plus swap, from its memory cgroup's `memory.stat`
+    /// (`total_rss + total_swap` on cgroup v1, `anon` + `memory.swap.current` on v2). Not
+    /// `usage_in_bytes`: it counts page cache, which the kernel reclaims before any OOM.
+    pub fn stats(&self, dyno: &DynoHandle) -> Result<DynoStats> {
+        let rel = self.cgroup_rel(&dyno.id);
+        let rel = rel.trim_start_matches('/');
+        let stat = |p: &Path, key: &str| -> Option<u64> {
+            std::fs::read_to_string(p).ok()?.lines().find_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                (k == key).then(|| v.trim().parse().ok()).flatten()
+            })
+        };
+        for root in host::cgroup_roots() {
+            if root.has_controller("memory") {
+                let f = root.path.join(rel).join("memory.stat");
+                if let Some(rss) = stat(&f, "total_rss") {
+                    let swap = stat(&f, "total_swap").unwrap_or(0);
+                    return Ok(DynoStats {
+                        memory_bytes: rss + swap,
+                    });
+                }
+            } else if root.v2 {
+                let dir = root.path.join(rel);
+                if let Some(anon) = stat(&dir.join("memory.stat"), "anon") {
+                    let swap = std::fs::read_to_string(dir.join("memory.swap.current"))
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(0);
+                    return Ok(DynoStats {
+                        memory_bytes: anon + swap,
+                    });
+                }
+            }
+        }
+        bail!("dyno {}: no memory cgroup", dyno.id)
+    }
+
     /// The dyno's output spool: JSON lines of [`OutputLine`], appended by the shim.
     pub fn output_path(dyno: &DynoHandle) -> PathBuf {
         dyno.state_dir.join("output.jsonl")
@@ -403,6 +487,26 @@ impl Runtime {
         let _ = std::fs::remove_dir_all(&dyno.state_dir);
         Ok(())
     }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+    {
+        bail!("invalid dyno id {id:?}");
+    }
+    Ok(())
+}
+
+/// What [`Runtime::stats`] measures of a running dyno.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct DynoStats {
+    /// Resident memory plus swap, in bytes.
+    #[serde(default)]
+    pub memory_bytes: u64,
 }
 
 /// One line a dyno wrote, as spooled by its shim.

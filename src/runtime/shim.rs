@@ -11,6 +11,7 @@
 
 use super::host;
 use super::stack::{ETC_DIRS, ETC_FILES, USR_LINKS};
+use super::stdio::{self, AttachOptions};
 use super::{BuildSpec, DynoExit, DynoHandle, DynoSpec, OutputLine, DYNO_GID, DYNO_UID};
 use crate::paths::Paths;
 use anyhow::{anyhow, Context, Result};
@@ -75,7 +76,7 @@ pub fn shim_main(state_dir: PathBuf) -> i32 {
         Ok(s) => s,
         Err(e) => return report_error(&state_dir, None, &e),
     };
-    let (pid, out, err) = match shim.setup() {
+    let (pid, streams) = match shim.setup() {
         Ok(v) => v,
         Err(e) => {
             shim.teardown();
@@ -103,7 +104,7 @@ pub fn shim_main(state_dir: PathBuf) -> i32 {
     }
     report(&format!("started {pid}"));
 
-    let status = shim.run(pid, out, err, &sigfd);
+    let status = shim.run(pid, streams, &sigfd);
     let oom_killed = shim.oom_killed();
     shim.teardown();
     let exit = DynoExit { status, oom_killed };
@@ -187,6 +188,10 @@ struct Shim {
     rootfs: PathBuf,
     container: Option<Container>,
     log_lines_at_start: usize,
+    /// Set for dynos attached to a client (`dyno run`): their stdio goes to the daemon over
+    /// `attach_sock` (our stdin when started) instead of into the output spool.
+    attach: Option<AttachOptions>,
+    attach_sock: Option<OwnedFd>,
 }
 
 impl Shim {
@@ -210,6 +215,23 @@ impl Shim {
         let log_lines_at_start = std::fs::read_to_string(state_dir.join("shim.log"))
             .map(|s| s.lines().count())
             .unwrap_or(0);
+        let attach: Option<AttachOptions> = match std::fs::read(state_dir.join("attach.json")) {
+            Ok(b) => Some(serde_json::from_slice(&b).context("parsing attach.json")?),
+            Err(_) => None,
+        };
+        let mut attach_sock = None;
+        if attach.is_some() {
+            // The daemon's socket came as our stdin: keep it close-on-exec and out of fd 0, so
+            // nothing of the container inherits it.
+            // SAFETY: fcntl/dup2 on our own descriptors.
+            let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error()).context("taking the attach socket");
+            }
+            attach_sock = Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) });
+            let null = std::fs::File::open("/dev/null")?;
+            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+        }
         Ok(Shim {
             state_dir: state_dir.to_path_buf(),
             rootfs: state_dir.join("rootfs"),
@@ -218,6 +240,8 @@ impl Shim {
             paths,
             container: None,
             log_lines_at_start,
+            attach,
+            attach_sock,
         })
     }
 
@@ -225,8 +249,9 @@ impl Shim {
         format!("{}/{}", self.paths.cgroup_parent(), self.spec.id)
     }
 
-    /// Overlay, bundle, container: returns the init's pid and the read ends of its stdout/stderr.
-    fn setup(&mut self) -> Result<(i32, OwnedFd, OwnedFd)> {
+    /// Overlay, bundle, container: returns the init's pid and the output streams to spool
+    /// (none for an attached dyno: the daemon has its stdio).
+    fn setup(&mut self) -> Result<(i32, Vec<Stream>)> {
         let t0 = Instant::now();
         let sd = &self.state_dir;
         let (upper, work, bundle) = (sd.join("upper"), sd.join("work"), sd.join("bundle"));
@@ -270,13 +295,15 @@ impl Shim {
         // The shim's own binary (by inode: valid even if an upgrade replaced the file), bound into
         // the dyno as its init.
         let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-        let config = oci_config(
+        let mut config = oci_config(
             &self.spec,
             self.build.as_ref(),
             &self.paths,
             &self.rootfs,
             &exe,
         );
+        let tty = self.attach.as_ref().is_some_and(|a| a.tty);
+        config["process"]["terminal"] = json!(tty);
         std::fs::write(
             bundle.join("config.json"),
             serde_json::to_vec_pretty(&config)?,
@@ -284,13 +311,36 @@ impl Shim {
 
         let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let null: OwnedFd = std::fs::File::open("/dev/null")?.into();
-        let container = ContainerBuilder::new(self.spec.id.clone(), SyscallType::default())
+        let (in_r, in_w) = if self.attach.is_some() && !tty {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?
+        } else {
+            let null: OwnedFd = std::fs::File::open("/dev/null")?.into();
+            (null, std::fs::File::open("/dev/null")?.into())
+        };
+        // A pty: libcontainer's init creates it inside the container and sends the master to a
+        // console socket (it needs a path; bound through /proc/self/fd so the path stays short).
+        let console = if tty {
+            let dir = std::fs::File::open(&self.state_dir)?;
+            let path = PathBuf::from(format!("/proc/self/fd/{}/console.sock", dir.as_raw_fd()));
+            let listener = std::os::unix::net::UnixListener::bind(&path)
+                .with_context(|| format!("binding {}", path.display()))?;
+            drop(dir);
+            Some(listener)
+        } else {
+            None
+        };
+        let mut builder = ContainerBuilder::new(self.spec.id.clone(), SyscallType::default())
             .validate_id()?
-            .with_root_path(self.paths.containers())?
-            .with_stdin(null)
-            .with_stdout(out_w)
-            .with_stderr(err_w)
+            .with_root_path(self.paths.containers())?;
+        if tty {
+            builder = builder.with_console_socket(Some(self.state_dir.join("console.sock")));
+        } else {
+            builder = builder
+                .with_stdin(in_r)
+                .with_stdout(out_w)
+                .with_stderr(err_w);
+        }
+        let container = builder
             .as_init(&bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -298,6 +348,30 @@ impl Shim {
             .map_err(|e| anyhow!("creating container: {e}"))?;
         let t_build = t0.elapsed();
         let container = self.container.insert(container);
+        if let Some(sock) = self.attach_sock.take() {
+            // Hand the dyno's stdio to the daemon and keep no copy: when the daemon lets go, the
+            // dyno sees a hangup (pty) or EOF/EPIPE (pipes).
+            let fds = match console {
+                Some(listener) => {
+                    let _ = std::fs::remove_file(self.state_dir.join("console.sock"));
+                    vec![receive_pty_master(&listener, self.attach.as_ref())?]
+                }
+                None => vec![in_w, out_r, err_r],
+            };
+            let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+            stdio::send_fds(sock.as_raw_fd(), &raw).context("handing the stdio to the daemon")?;
+            drop(fds);
+            drop(sock);
+            container
+                .start()
+                .map_err(|e| anyhow!("starting container: {e}"))?;
+            let pid = container
+                .pid()
+                .ok_or_else(|| anyhow!("container has no pid"))?
+                .as_raw();
+            return Ok((pid, vec![]));
+        }
+        drop(in_w);
         container
             .start()
             .map_err(|e| anyhow!("starting container: {e}"))?;
@@ -313,18 +387,17 @@ impl Shim {
             .ok_or_else(|| anyhow!("container has no pid"))?
             .as_raw();
         for fd in [&out_r, &err_r] {
-            // SAFETY: fcntl on fds we own.
-            unsafe {
-                let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-            }
+            stdio::set_nonblocking(fd)?;
         }
-        Ok((pid, out_r, err_r))
+        Ok((
+            pid,
+            vec![Stream::new("out", out_r), Stream::new("err", err_r)],
+        ))
     }
 
     /// Spools output and handles signals until the init has exited and its output is drained.
     /// Returns the dyno's status (exit code, or 128+signal).
-    fn run(&mut self, pid: i32, out: OwnedFd, err: OwnedFd, sigfd: &OwnedFd) -> i32 {
+    fn run(&mut self, pid: i32, mut streams: Vec<Stream>, sigfd: &OwnedFd) -> i32 {
         let spool = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -336,7 +409,6 @@ impl Shim {
                 None
             }
         };
-        let mut streams = [Stream::new("out", out), Stream::new("err", err)];
         let mut status: Option<i32> = None;
         let mut kill_at: Option<Instant> = None;
         let mut drain_until: Option<Instant> = None;
@@ -477,6 +549,35 @@ impl Shim {
         .unwrap_or(false)
         {}
     }
+}
+
+/// Accepts libcontainer's connection on the console socket and takes the pty master from it
+/// (its init sent it during `build()`), then sets the initial window size (a new pty is 0×0).
+fn receive_pty_master(
+    listener: &std::os::unix::net::UnixListener,
+    opts: Option<&AttachOptions>,
+) -> Result<OwnedFd> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e).context("waiting for the container's pty"),
+        }
+    };
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let master = stdio::recv_fds(conn.as_raw_fd(), false)
+        .context("receiving the pty master")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no pty master on the console socket"))?;
+    let (cols, rows) = opts.and_then(|o| o.size).unwrap_or((80, 24));
+    stdio::set_window_size(master.as_raw_fd(), cols, rows).context("setting the window size")?;
+    Ok(master)
 }
 
 fn flat_value(file: &Path, key: &str) -> Option<u64> {
