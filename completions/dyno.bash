@@ -52,6 +52,9 @@ _dyno() {
             dyno,builds:output)
                 cmd="dyno__subcmd__builds:output"
                 ;;
+            dyno,certs)
+                cmd="dyno__subcmd__certs"
+                ;;
             dyno,completions)
                 cmd="dyno__subcmd__completions"
                 ;;
@@ -79,6 +82,24 @@ _dyno() {
             dyno,dash)
                 cmd="dyno__subcmd__dash"
                 ;;
+            dyno,domains)
+                cmd="dyno__subcmd__domains"
+                ;;
+            dyno,domains:add)
+                cmd="dyno__subcmd__domains:add"
+                ;;
+            dyno,domains:remove)
+                cmd="dyno__subcmd__domains:remove"
+                ;;
+            dyno,drains)
+                cmd="dyno__subcmd__drains"
+                ;;
+            dyno,drains:add)
+                cmd="dyno__subcmd__drains:add"
+                ;;
+            dyno,drains:remove)
+                cmd="dyno__subcmd__drains:remove"
+                ;;
             dyno,git:hook)
                 cmd="dyno__subcmd__git:hook"
                 ;;
@@ -99,6 +120,9 @@ _dyno() {
                 ;;
             dyno,ps)
                 cmd="dyno__subcmd__ps"
+                ;;
+            dyno,ps:idle)
+                cmd="dyno__subcmd__ps:idle"
                 ;;
             dyno,ps:kill)
                 cmd="dyno__subcmd__ps:kill"
@@ -178,6 +202,9 @@ _dyno() {
             dyno__subcmd__help,builds:output)
                 cmd="dyno__subcmd__help__subcmd__builds:output"
                 ;;
+            dyno__subcmd__help,certs)
+                cmd="dyno__subcmd__help__subcmd__certs"
+                ;;
             dyno__subcmd__help,completions)
                 cmd="dyno__subcmd__help__subcmd__completions"
                 ;;
@@ -205,6 +232,24 @@ _dyno() {
             dyno__subcmd__help,dash)
                 cmd="dyno__subcmd__help__subcmd__dash"
                 ;;
+            dyno__subcmd__help,domains)
+                cmd="dyno__subcmd__help__subcmd__domains"
+                ;;
+            dyno__subcmd__help,domains:add)
+                cmd="dyno__subcmd__help__subcmd__domains:add"
+                ;;
+            dyno__subcmd__help,domains:remove)
+                cmd="dyno__subcmd__help__subcmd__domains:remove"
+                ;;
+            dyno__subcmd__help,drains)
+                cmd="dyno__subcmd__help__subcmd__drains"
+                ;;
+            dyno__subcmd__help,drains:add)
+                cmd="dyno__subcmd__help__subcmd__drains:add"
+                ;;
+            dyno__subcmd__help,drains:remove)
+                cmd="dyno__subcmd__help__subcmd__drains:remove"
+                ;;
             dyno__subcmd__help,git:hook)
                 cmd="dyno__subcmd__help__subcmd__git:hook"
                 ;;
@@ -225,6 +270,9 @@ _dyno() {
                 ;;
             dyno__subcmd__help,ps)
                 cmd="dyno__subcmd__help__subcmd__ps"
+                ;;
+            dyno__subcmd__help,ps:idle)
+                cmd="dyno__subcmd__help__subcmd__ps:idle"
                 ;;
             dyno__subcmd__help,ps:kill)
                 cmd="dyno__subcmd__help__subcmd__ps:kill"
@@ -275,7 +323,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,6 +624,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__certs)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -742,6 +804,138 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__domains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:add)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__domains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:add)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__drains:remove)
+            opts="-a -h -V --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__git:hook)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -787,7 +981,7 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,6 +1162,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__help__subcmd__certs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1094,6 +1302,90 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__help__subcmd__domains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__domains:remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__drains:remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help__subcmd__git:hook)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1179,6 +1471,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__ps)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__ps:idle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1463,6 +1769,28 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__ps)
+            opts="-a -h -V --app --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__ps:idle)
             opts="-a -h -V --app --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

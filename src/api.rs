@@ -305,3 +305,60 @@ pub struct DirApp {
     pub dir: String,
     pub app: Option<String>,
 }
+
+/// Heroku's domain resource (`GET/POST/DELETE /apps/{app}/domains`). `kind` is `heroku` for
+/// the app's own `<app>.localhost`, `custom` for the user's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Domain {
+    pub id: String,
+    pub app: IdName,
+    pub hostname: String,
+    pub kind: String,
+    /// Where the user points a CNAME (the app's own host name).
+    pub cname: Option<String>,
+    pub status: String,
+    pub acm_status: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainCreate {
+    pub hostname: String,
+}
+
+/// Heroku's log drain resource (`GET/POST/DELETE /apps/{app}/log-drains`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogDrain {
+    pub id: String,
+    pub url: String,
+    pub token: String,
+    pub addon: Option<IdName>,
+    pub app: IdName,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogDrainCreate {
+    pub url: String,
+}
+
+/// `GET/PATCH /apps/{app}/idling` (dyno extension): whether the app's web dynos sleep after
+/// `idle_after_secs` without requests, and whether they sleep now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppIdling {
+    pub enabled: bool,
+    #[serde(default)]
+    pub idle: bool,
+    #[serde(default)]
+    pub idle_after_secs: u64,
+}
+
+/// `GET /certs` (dyno extension): the HTTPS listener and its local certificate authority.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certs {
+    pub https_addr: Option<String>,
+    pub ca_cert_path: Option<String>,
+    pub ca_cert_pem: Option<String>,
+}

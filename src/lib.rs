@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod drains;
 pub mod git;
 pub mod logs;
 pub mod names;

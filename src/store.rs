@@ -9,6 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod routing;
+pub use routing::{DomainRow, DrainRow};
+
 /// Each entry moves the schema one version up; `PRAGMA user_version` records where a db is.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -91,7 +94,29 @@ CREATE TABLE release_outputs (
     output TEXT NOT NULL
 );
 "#,
-    // 3: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
+    // Router and Logplex (issue 5): custom domains, log drains, idling. Idempotent, so the
+    // entry can move in the list when branches merge.
+    r#"
+CREATE TABLE IF NOT EXISTS domains (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    hostname TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drains (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (app_id, url)
+);
+CREATE TABLE IF NOT EXISTS app_idling (
+    app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    enabled INTEGER NOT NULL
+);
+"#,
+    // 4: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
     r#"
 CREATE TABLE app_buildpacks (
     app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,

@@ -11,6 +11,7 @@ mod git;
 mod logs;
 mod ps;
 mod releases;
+mod routing;
 mod run;
 mod up;
 
@@ -253,6 +254,65 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// List the app's domains
+    Domains {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a custom domain to the app (the router answers for it)
+    #[command(name = "domains:add")]
+    DomainsAdd {
+        hostname: String,
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a custom domain from the app
+    #[command(name = "domains:remove")]
+    DomainsRemove {
+        hostname: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// List the app's log drains
+    Drains {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forward the app's logs to syslog+tcp://HOST:PORT or an http(s):// URL
+    #[command(name = "drains:add")]
+    DrainsAdd {
+        url: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Stop forwarding the app's logs to a drain (by URL or token)
+    #[command(name = "drains:remove")]
+    DrainsRemove {
+        url: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show or set idling: `on` stops web dynos after DYNO_IDLE_AFTER (30 min) without requests
+    #[command(name = "ps:idle")]
+    PsIdle {
+        /// `on` or `off` (nothing: show)
+        state: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the HTTPS listener and how to trust its local certificate authority
+    Certs {
+        #[arg(long)]
+        json: bool,
+    },
     /// List the app's builds (status, buildpacks, commit, slug size, duration)
     Builds {
         #[command(flatten)]
@@ -447,6 +507,22 @@ async fn run(cmd: Command) -> Result<i32> {
         Command::RunDetached { app, env, command } => {
             ps::run_detached(&paths, app, &command, env).await
         }
+        Command::Domains { app, json } => routing::domains(&paths, app, json).await,
+        Command::DomainsAdd {
+            hostname,
+            app,
+            json,
+        } => routing::domains_add(&paths, app, &hostname, json).await,
+        Command::DomainsRemove { hostname, app } => {
+            routing::domains_remove(&paths, app, &hostname).await
+        }
+        Command::Drains { app, json } => routing::drains(&paths, app, json).await,
+        Command::DrainsAdd { url, app } => routing::drains_add(&paths, app, &url).await,
+        Command::DrainsRemove { url, app } => routing::drains_remove(&paths, app, &url).await,
+        Command::PsIdle { state, app, json } => {
+            routing::idle(&paths, app, state.as_deref(), json).await
+        }
+        Command::Certs { json } => routing::certs(&paths, json).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,

@@ -66,6 +66,17 @@ impl From<run::RunError> for Fail {
     }
 }
 
+impl From<super::routing::ApiError> for Fail {
+    fn from(e: super::routing::ApiError) -> Self {
+        use super::routing::ApiError as E;
+        match e {
+            E::Invalid(m) => invalid(m),
+            E::NotFound(m) => Fail(StatusCode::NOT_FOUND, "not_found", m),
+            E::Internal(e) => e.into(),
+        }
+    }
+}
+
 fn not_found(what: &str) -> Fail {
     Fail(
         StatusCode::NOT_FOUND,
@@ -449,7 +460,9 @@ async fn route(
                 .filter(|l| crate::logs::matches(l, dyno.as_deref(), source.as_deref()))
                 .collect();
             let skip = matching.len().saturating_sub(lines);
-            let (tx, rx) = mpsc::channel(256);
+            // Few chunks in flight: a slow reader is behind in the broadcast (and gets L10), not
+            // in daemon memory.
+            let (tx, rx) = mpsc::channel(16);
             tokio::spawn(async move {
                 for l in matching.into_iter().skip(skip) {
                     if tx.send(Bytes::from(l.format() + "\n")).await.is_err() {
@@ -459,28 +472,83 @@ async fn route(
                 if !tail {
                     return;
                 }
+                // Lines go out in chunks of whatever is waiting (fast readers keep up with
+                // floods); a reader that still falls behind loses lines and is told (L10).
+                let keep = |l: &crate::logs::LogLine| {
+                    crate::logs::matches(l, dyno.as_deref(), source.as_deref())
+                };
                 loop {
+                    let mut chunk = String::new();
+                    let mut lagged = 0;
                     match live.recv().await {
-                        Ok(l) if crate::logs::matches(&l, dyno.as_deref(), source.as_deref()) => {
-                            if tx.send(Bytes::from(l.format() + "\n")).await.is_err() {
-                                return;
-                            }
-                        }
+                        Ok(l) if keep(&l) => chunk.push_str(&(l.format() + "\n")),
                         Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            let msg = format!(
-                                "Error L10 (output buffer overflow): {n} messages dropped\n"
-                            );
-                            if tx.send(Bytes::from(msg)).await.is_err() {
-                                return;
-                            }
-                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => lagged += n,
                         Err(_) => return,
+                    }
+                    while chunk.len() < 256 * 1024 {
+                        match live.try_recv() {
+                            Ok(l) if keep(&l) => {
+                                chunk.push_str(&l.format());
+                                chunk.push('\n');
+                            }
+                            Ok(_) => {}
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                                lagged += n
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if lagged > 0 {
+                        let since = chrono::Utc::now()
+                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+                        chunk.insert_str(0, &(crate::logs::l10(lagged, &since).format() + "\n"));
+                    }
+                    if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
+                        return;
                     }
                 }
             });
             Ok(streamed(rx))
         }
+        (&M::GET, ["apps", app, "domains"]) => {
+            let a = find_app(d, app)?;
+            ok(&super::routing::domains(d, &a)?)
+        }
+        (&M::POST, ["apps", app, "domains"]) => {
+            let a = find_app(d, app)?;
+            let b: api::DomainCreate = body(req).await?;
+            let r = super::routing::add_domain(d, &a, &b.hostname)?;
+            Ok(json(StatusCode::CREATED, &r))
+        }
+        (&M::DELETE, ["apps", app, "domains", host]) => {
+            let a = find_app(d, app)?;
+            ok(&super::routing::remove_domain(d, &a, host)?)
+        }
+        (&M::GET, ["apps", app, "log-drains"]) => {
+            let a = find_app(d, app)?;
+            ok(&super::routing::drains(d, &a)?)
+        }
+        (&M::POST, ["apps", app, "log-drains"]) => {
+            let a = find_app(d, app)?;
+            let b: api::LogDrainCreate = body(req).await?;
+            let r = super::routing::add_drain(d, &a, &b.url)?;
+            Ok(json(StatusCode::CREATED, &r))
+        }
+        (&M::DELETE, ["apps", app, "log-drains", key]) => {
+            let a = find_app(d, app)?;
+            ok(&super::routing::remove_drain(d, &a, key)?)
+        }
+        (&M::GET, ["apps", app, "idling"]) => {
+            let a = find_app(d, app)?;
+            ok(&super::routing::idling(d, &a)?)
+        }
+        (&M::PATCH, ["apps", app, "idling"]) => {
+            let a = find_app(d, app)?;
+            let b: api::AppIdling = body(req).await?;
+            ok(&super::routing::set_idling(d, &a, b.enabled)?)
+        }
+        (&M::GET, ["certs"]) => ok(&super::routing::certs(d)),
         (&M::GET, ["local", "dirs"]) => {
             let q = query(&req);
             let dir = q
@@ -560,6 +628,7 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
     d.routes.remove(&a.name);
     d.logs.rename(&a.name, name);
     manager::update_routes(d, &a.id);
+    super::routing::reload_domains(d);
     Ok(())
 }
 
@@ -588,6 +657,7 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
     d.store.delete_app(&a.id)?;
     d.routes.remove(&a.name);
     d.logs.forget(&a.name);
+    super::routing::reload_domains(d);
     let _ = std::fs::remove_dir_all(d.builder.cache_dir(&a.id));
     crate::git::remove_repo(&d.paths, &a.name);
     Ok(())

@@ -39,6 +39,8 @@ pub enum DynoState {
     Up,
     Crashed,
     Down,
+    /// Stopped by idling (`daemon::idle`).
+    Idle,
 }
 
 impl DynoState {
@@ -48,6 +50,7 @@ impl DynoState {
             DynoState::Up => "up",
             DynoState::Crashed => "crashed",
             DynoState::Down => "down",
+            DynoState::Idle => "idle",
         }
     }
 }
@@ -232,7 +235,9 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
     let mut desired: Vec<(String, u32, String)> = vec![];
     if let (Some(_), Some(_)) = (&release, &slug) {
         for f in d.store.formation(app_id)? {
-            for n in 1..=f.quantity {
+            // An idled app has no web dynos until a request wakes it (daemon::idle).
+            let idled = f.process_type == "web" && d.idle.is_idle(app_id);
+            for n in 1..=if idled { 0 } else { f.quantity } {
                 desired.push((f.process_type.clone(), n, f.command.clone()));
             }
         }
@@ -289,6 +294,8 @@ async fn reconcile_once(d: &Arc<Daemon>, app_id: &str) -> Result<Option<Duration
                 d.logs
                     .platform(&app.name, &name, "State changed from crashed to starting");
             }
+            // Not crashed any more but starting: the router holds requests instead of H10.
+            update_routes(d, app_id);
             let port = if ptype == "web" {
                 Some(free_port(d)?)
             } else {
@@ -652,10 +659,15 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
         .iter()
         .find(|f| f.process_type == "web")
         .map_or(0, |f| f.quantity);
-    let backends = d
-        .manager
-        .entries(app_id)
-        .into_iter()
+    let entries = d.manager.entries(app_id);
+    let web: Vec<&DynoEntry> = entries
+        .iter()
+        .filter(|e| e.process_type == "web" && !e.stopping)
+        .collect();
+    // Every web dyno crashed and waits out its cool-off: the router answers H10.
+    let crashed = !web.is_empty() && web.iter().all(|e| e.state == DynoState::Crashed);
+    let backends = entries
+        .iter()
         .filter(|e| e.process_type == "web" && e.state == DynoState::Up && !e.stopping)
         .filter_map(|e| {
             Some(Backend {
@@ -669,11 +681,13 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
         AppRoute {
             backends,
             web_quantity,
+            idle: d.idle.is_idle(app_id),
+            crashed,
         },
     );
 }
 
-fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
+pub(crate) fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
     let mut from = None;
     let Some(e) = d.manager.update(id, |e| {
         from = Some(e.state);
@@ -681,7 +695,8 @@ fn set_state(d: &Arc<Daemon>, id: &str, to: DynoState) {
     }) else {
         return;
     };
-    if from != Some(to) {
+    // An idled dyno said "up to idle" already; its stop is no news.
+    if from != Some(to) && from != Some(DynoState::Idle) {
         if let Some(app) = app_name(d, &e.app_id) {
             d.logs.platform(
                 &app,

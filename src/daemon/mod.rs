@@ -6,9 +6,11 @@
 
 pub mod api_server;
 pub mod deploy;
+pub mod idle;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
+pub mod routing;
 pub mod run;
 
 use crate::build::{BuildOutput, Builder};
@@ -48,6 +50,17 @@ pub struct Settings {
     /// `DYNO_CYCLE` seconds between daily restarts of a dyno, plus up to 15 % jitter (Heroku:
     /// 24 h + 0–216 min); `0` turns cycling off.
     pub cycle: Option<Duration>,
+    /// `DYNO_HTTPS_ADDR`, default `127.0.0.1:5443`; `off` for none. Unlike the HTTP listener's,
+    /// a failure to bind it is only a warning.
+    pub https_addr: Option<String>,
+    /// `DYNO_IDLE_AFTER` seconds without web requests before an app with idling on sleeps
+    /// (Heroku: 30 min).
+    pub idle_after: Duration,
+    /// The router's timeouts and limits: `DYNO_ROUTER_REQUEST_TIMEOUT` (H12, 30 s),
+    /// `DYNO_ROUTER_IDLE_TIMEOUT` (H15, 55 s), `DYNO_ROUTER_BOOT_TIMEOUT` (H20, 75 s),
+    /// `DYNO_ROUTER_CLIENT_IDLE_TIMEOUT` (H28, 55 s), `DYNO_ROUTER_HEADER_TIMEOUT` (30 s); seconds,
+    /// fractions allowed.
+    pub router: crate::router::RouterConfig,
 }
 
 impl Settings {
@@ -59,6 +72,26 @@ impl Settings {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(d),
             )
+        };
+        let dsecs = |k: &str, d: Duration| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(Duration::from_secs_f64)
+                .unwrap_or(d)
+        };
+        let r = crate::router::RouterConfig::default();
+        let router = crate::router::RouterConfig {
+            request_timeout: dsecs("DYNO_ROUTER_REQUEST_TIMEOUT", r.request_timeout),
+            idle_timeout: Some(dsecs(
+                "DYNO_ROUTER_IDLE_TIMEOUT",
+                r.idle_timeout.unwrap_or(Duration::from_secs(55)),
+            )),
+            boot_timeout: dsecs("DYNO_ROUTER_BOOT_TIMEOUT", r.boot_timeout),
+            client_idle_timeout: dsecs("DYNO_ROUTER_CLIENT_IDLE_TIMEOUT", r.client_idle_timeout),
+            header_read_timeout: dsecs("DYNO_ROUTER_HEADER_TIMEOUT", r.header_read_timeout),
+            ..r
         };
         Settings {
             router_addr: std::env::var("DYNO_ROUTER_ADDR")
@@ -84,6 +117,13 @@ impl Settings {
                 * 1024,
             memory_interval: fsecs("DYNO_MEMORY_INTERVAL", 20.0).max(Duration::from_millis(100)),
             cycle: Some(fsecs("DYNO_CYCLE", 86400.0)).filter(|d| !d.is_zero()),
+            https_addr: match std::env::var("DYNO_HTTPS_ADDR") {
+                Ok(v) if v == "off" || v.is_empty() => None,
+                Ok(v) => Some(v),
+                Err(_) => Some("127.0.0.1:5443".into()),
+            },
+            idle_after: dsecs("DYNO_IDLE_AFTER", Duration::from_secs(30 * 60)),
+            router,
         }
     }
 }
@@ -111,6 +151,12 @@ pub struct Daemon {
     /// Attached one-off dynos (`dyno run`), apart from the formation's.
     pub runs: run::RunDynos,
     pub router_addr: Option<SocketAddr>,
+    /// The HTTPS listener's address, when it runs.
+    pub https_addr: Option<SocketAddr>,
+    /// The local CA's certificate (`DYNO_HOME/tls/ca.pem`), when HTTPS is on.
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub idle: idle::Idle,
+    pub drains: crate::drains::Drains,
     /// Output of builds of this daemon's lifetime, by build id.
     pub builds: Mutex<HashMap<String, Arc<BuildOutput>>>,
     /// Set once `daemon:stop` began.
@@ -220,17 +266,33 @@ async fn run() -> Result<()> {
             )
         })?;
     let router_addr = listener.local_addr()?;
+    let routes = RouteTable::default();
+    let https = match &settings.https_addr {
+        Some(addr) => match routing::https_listener(&paths, addr, &routes).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!("no HTTPS listener: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
     let d = Arc::new(Daemon {
         paths: paths.clone(),
         settings,
         store,
-        logs: Logs::default(),
+        logs,
         runtime,
-        routes: RouteTable::default(),
+        routes,
         builder,
         manager: manager::Manager::default(),
         runs: run::RunDynos::default(),
         router_addr: Some(router_addr),
+        https_addr: https.as_ref().map(|h| h.addr),
+        ca_cert: https.as_ref().map(|h| h.ca_cert.clone()),
+        idle: idle::Idle::default(),
+        drains: crate::drains::Drains::default(),
         builds: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
         keep_dynos: AtomicBool::new(false),
@@ -262,11 +324,25 @@ async fn run() -> Result<()> {
         log_d.logs.push(app, LogLine::new("heroku", "router", line));
     });
     let routes = d.routes.clone();
+    let config = d.settings.router.clone();
+    let log = router_log.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::router::serve(listener, routes, router_log).await {
+        if let Err(e) = crate::router::serve_with(listener, routes, log, config).await {
             tracing::error!("router: {e:#}");
         }
     });
+    if let Some(h) = https {
+        let routes = d.routes.clone();
+        let config = d.settings.router.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::router::serve_tls(h.listener, routes, router_log, config, h.acceptor).await
+            {
+                tracing::error!("router (https): {e:#}");
+            }
+        });
+    }
+    routing::start(&d);
 
     // Bring every app's formation back (after a daemon restart or a reboot).
     for app in d.store.apps()? {
@@ -290,6 +366,7 @@ async fn run() -> Result<()> {
         remove_instance_cgroups(&paths);
     }
     server.abort();
+    d.logs.flush();
     let _ = std::fs::remove_file(paths.socket());
     tracing::info!("stopped");
     Ok(())

@@ -40,6 +40,8 @@ pub(crate) struct PendingLog {
     pub sent_at: Instant,
     pub status: u16,
     pub conn: Option<(Arc<Pool>, SocketAddr, SendRequest<UpBody>)>,
+    /// The client connection's slot, where the dyno connection goes when the exchange is over.
+    pub slot: Option<super::pool::Slot>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,18 @@ impl PendingLog {
         let line = match end {
             End::Complete => {
                 if let Some((pool, addr, sender)) = self.conn {
-                    pool.checkin(addr, sender);
+                    match self.slot {
+                        Some(slot) => {
+                            let old = slot
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace((addr, sender));
+                            if let Some((a, s)) = old {
+                                pool.checkin(a, s);
+                            }
+                        }
+                        None => pool.checkin(addr, sender),
+                    }
                 }
                 self.info.line(None, &fields)
             }
@@ -212,5 +225,67 @@ impl Drop for RouterBody {
             };
             self.end(end);
         }
+    }
+}
+
+/// A client's request body on its way to the dyno, with a rolling idle window: a client that
+/// stops sending mid-body for `idle` has its request ended (H28, Client Connection Idle).
+pub(crate) struct ClientBody {
+    inner: Incoming,
+    idle: Duration,
+    sleep: Pin<Box<Sleep>>,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ClientBody {
+    pub fn new(
+        inner: Incoming,
+        idle: Duration,
+        timed_out: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        ClientBody {
+            inner,
+            idle,
+            sleep: Box::pin(tokio::time::sleep(idle)),
+            timed_out,
+        }
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if this.sleep.as_mut().poll(cx).is_ready() {
+                    this.timed_out
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    // The error aborts the request to the dyno; the router sees the failed
+                    // send and logs H28 thanks to `timed_out`.
+                    return Poll::Ready(Some(Err("client connection idle (H28)".into())));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(r) => {
+                this.sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + this.idle);
+                Poll::Ready(r.map(|r| r.map_err(BoxError::from)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

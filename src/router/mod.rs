@@ -4,20 +4,21 @@
 //! HTTP/1.1 connections. Bodies are streamed both ways; WebSocket and other `Upgrade`s are
 //! passed through. Every request routed to an app gets one Heroku-style log line through the
 //! [`RouterLog`] callback, written when the response body has finished streaming. Errors are
-//! served as 503 pages with Heroku's H-codes (H10, H12, H13, H14, H15, H18, H19, H20, H27).
-
-// Until the daemon starts the router, the binary uses none of it.
+//! served as 503 pages with Heroku's H-codes (H10, H12, H13, H14, H15, H18, H19, H20, H27, H28,
+//! H99). Custom domains resolve through the [`RouteTable`]; an idled app is woken through its
+//! wake callback while the request waits. `tls` adds the optional HTTPS listener.
 
 mod body;
 mod pool;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,7 +35,7 @@ use rand::RngCore;
 
 use body::PendingLog;
 pub use body::RouterBody;
-use pool::{ConnectError, Pool};
+use pool::{ConnectError, Pool, Slot};
 
 /// One web dyno that is `up` and takes requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,22 +52,112 @@ pub struct AppRoute {
     pub backends: Vec<Backend>,
     /// Desired web quantity of the formation (0 → H14 "No web dynos running").
     pub web_quantity: u32,
+    /// The app is idled: a request wakes it (through the table's wake callback) and waits.
+    pub idle: bool,
+    /// Every web dyno has crashed (and waits to be restarted): H10 instead of waiting.
+    pub crashed: bool,
 }
 
+/// Wakes an idled app (by name); called by the router, must not block for long.
+pub type WakeFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The routing table, written by the dyno manager, read by the router on every request.
-/// Keyed by app name; `<app>.localhost[:port]` resolves to app `<app>`.
+/// Keyed by app name; `<app>.localhost[:port]` resolves to app `<app>`, custom domains through
+/// `domains`.
 #[derive(Clone, Default)]
 pub struct RouteTable {
     pub apps: Arc<RwLock<HashMap<String, AppRoute>>>,
+    /// Custom domains: hostname (lowercase, `*.example.com` for a wildcard) → app name.
+    pub domains: Arc<RwLock<HashMap<String, String>>>,
+    /// Unix milliseconds of each app's last routed request (idling reads it).
+    activity: Arc<RwLock<HashMap<String, Arc<AtomicU64>>>>,
+    wake: Arc<RwLock<Option<WakeFn>>>,
+    /// Notified on every change, so held requests go on at once.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl RouteTable {
     pub fn set(&self, app: &str, route: AppRoute) {
         self.apps.write().unwrap().insert(app.to_string(), route);
+        self.changed.notify_waiters();
     }
     pub fn remove(&self, app: &str) {
         self.apps.write().unwrap().remove(app);
+        self.changed.notify_waiters();
     }
+
+    /// Replaces the custom domains (hostname → app name).
+    pub fn set_domains(&self, domains: HashMap<String, String>) {
+        *self.domains.write().unwrap() = domains;
+    }
+
+    pub fn set_wake(&self, wake: WakeFn) {
+        *self.wake.write().unwrap() = Some(wake);
+    }
+
+    /// The app a Host header names: `<app>.localhost[:port]` or a custom domain.
+    pub fn app_for_host(&self, host: &str) -> Option<String> {
+        if let Some(app) = app_for_host(host) {
+            return Some(app);
+        }
+        let name = strip_port(host);
+        let domains = self.domains.read().unwrap_or_else(|e| e.into_inner());
+        if domains.is_empty() {
+            return None;
+        }
+        if let Some(app) = domains.get(name) {
+            return Some(app.clone());
+        }
+        let (_, parent) = name.split_once('.')?;
+        domains.get(&format!("*.{parent}")).cloned()
+    }
+
+    /// Records a request to `app` now.
+    pub fn touch(&self, app: &str) {
+        let now = unix_ms();
+        if let Some(a) = self
+            .activity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(app)
+        {
+            a.store(now, Ordering::Relaxed);
+            return;
+        }
+        self.activity
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(app.to_string())
+            .or_default()
+            .store(now, Ordering::Relaxed);
+    }
+
+    /// Unix milliseconds of the app's last request, if any since the daemon started.
+    pub fn last_request(&self, app: &str) -> Option<u64> {
+        self.activity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(app)
+            .map(|a| a.load(Ordering::Relaxed))
+    }
+
+    fn wake(&self, app: &str) -> bool {
+        let wake = self.wake.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match wake {
+            Some(w) => {
+                w(app);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Called for every router log line: (app, line without timestamp/source), e.g.
@@ -86,8 +177,17 @@ pub struct RouterConfig {
     pub request_timeout: Duration,
     /// Longest gap between two chunks of a dyno's response body (H15); `None` for no limit.
     pub idle_timeout: Option<Duration>,
-    /// A client must send a request's headers within this time, else its connection is dropped.
+    /// A client must send a request's headers within this time, else its connection is dropped
+    /// (slow clients, and kept-alive connections left idle).
     pub header_read_timeout: Duration,
+    /// Longest gap while a client sends a request body (H28, "Client Connection Idle").
+    pub client_idle_timeout: Duration,
+    /// Largest request head (request line and headers) a client may send; beyond: 431.
+    pub max_header_bytes: usize,
+    /// Client connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Threads serving connections, each with its own event loop (default: one per core).
+    pub workers: usize,
     /// Idle kept-alive connections kept per dyno.
     pub max_idle_per_backend: usize,
     /// An idle connection to a dyno older than this is not reused (servers close idle ones).
@@ -103,7 +203,11 @@ impl Default for RouterConfig {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(55)),
             header_read_timeout: Duration::from_secs(30),
-            max_idle_per_backend: 16,
+            client_idle_timeout: Duration::from_secs(55),
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_idle_per_backend: 128,
             pool_idle_timeout: Duration::from_millis(1500),
         }
     }
@@ -125,21 +229,102 @@ pub async fn serve_with(
     log: RouterLog,
     config: RouterConfig,
 ) -> anyhow::Result<()> {
+    serve_any(listener, table, log, config, None).await
+}
+
+/// Serves HTTPS on `listener` forever, with certificates from `acceptor`.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> anyhow::Result<()> {
+    serve_any(listener, table, log, config, Some(acceptor)).await
+}
+
+/// Runs `config.workers` accept loops, each on its own thread with a single-threaded runtime
+/// (nginx's worker model): a request's tasks (client connection, dyno connection, body) wake each
+/// other on one thread, with no cross-thread hand-offs. Each worker has its own pool of dyno
+/// connections; the route table, round robin and log are shared. Dropping the returned future
+/// stops the workers.
+async fn serve_any(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
-    let pool = Arc::new(Pool::new(
-        config.max_idle_per_backend,
-        config.pool_idle_timeout,
-        config.connect_timeout,
-    ));
-    let router = Arc::new(Router {
-        table,
-        log,
-        config,
-        port,
-        pool,
-        rr: RwLock::new(HashMap::new()),
-    });
+    let listener = listener.into_std()?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let rr = Arc::new(RwLock::new(HashMap::new()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Error>();
+    for i in 0..config.workers.max(1) {
+        let listener = listener.try_clone()?;
+        let router = Arc::new(Router {
+            table: table.clone(),
+            log: log.clone(),
+            config: config.clone(),
+            port,
+            proto: if tls.is_some() { "https" } else { "http" },
+            pool: Arc::new(Pool::new(
+                config.max_idle_per_backend,
+                config.pool_idle_timeout,
+                config.connect_timeout,
+            )),
+            rr: rr.clone(),
+        });
+        let (tls, slots, mut stop, fail) =
+            (tls.clone(), slots.clone(), stop_rx.clone(), fail_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("router-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = fail.send(e.into());
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = fail.send(e.into());
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = accept_loop(listener, router, tls, slots) => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            })?;
+    }
+    drop(fail_tx);
+    let _keep = stop_tx;
+    match fail_rx.recv().await {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
     loop {
+        // Past max_connections, stop accepting: the kernel's backlog holds the rest.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -150,12 +335,37 @@ pub async fn serve_with(
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(router.clone().serve_connection(stream, peer));
+        let router = router.clone();
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    router.serve_connection(stream, peer).await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // The handshake is bounded like a request's headers (slow clients).
+                    let hs = tokio::time::timeout(
+                        router.config.header_read_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await;
+                    match hs {
+                        Ok(Ok(s)) => router.serve_connection(s, peer).await,
+                        Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
+                        Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
 }
 
 /// Body type of requests sent to dynos.
-pub(crate) type UpBody = BoxBody<Bytes, hyper::Error>;
+pub(crate) type UpBody = BoxBody<Bytes, body::BoxError>;
 
 /// A Heroku router error: code and description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +380,8 @@ pub(crate) const H18: HCode = HCode("H18", "Server Request Interrupted");
 pub(crate) const H19: HCode = HCode("H19", "Backend connection timeout");
 pub(crate) const H20: HCode = HCode("H20", "App boot timeout");
 pub(crate) const H27: HCode = HCode("H27", "Client Request Interrupted");
+pub(crate) const H28: HCode = HCode("H28", "Client Connection Idle");
+pub(crate) const H99: HCode = HCode("H99", "Platform error");
 
 struct Router {
     table: RouteTable,
@@ -177,9 +389,11 @@ struct Router {
     config: RouterConfig,
     /// The listener's port (X-Forwarded-Port).
     port: u16,
+    /// `http` or `https` (X-Forwarded-Proto, the log line's `protocol=`).
+    proto: &'static str,
     pool: Arc<Pool>,
     /// Round-robin counters per app.
-    rr: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+    rr: Arc<RwLock<HashMap<String, Arc<AtomicUsize>>>>,
 }
 
 /// The request's fields that go into its log line.
@@ -191,6 +405,8 @@ pub(crate) struct ReqInfo {
     pub host: String,
     pub request_id: String,
     pub fwd: String,
+    /// `http` or `https`.
+    pub protocol: &'static str,
 }
 
 /// The variable fields at the end of a log line; `None` prints as empty (`dyno=`).
@@ -215,7 +431,7 @@ impl ReqInfo {
         let ms = |v: Option<u64>| v.map(|v| format!("{v}ms")).unwrap_or_default();
         let _ = write!(
             s,
-            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol=http",
+            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
             self.method,
             self.path,
             self.host,
@@ -226,6 +442,7 @@ impl ReqInfo {
             ms(f.service),
             f.status,
             f.bytes.map(|b| b.to_string()).unwrap_or_default(),
+            self.protocol,
         );
         s
     }
@@ -272,16 +489,23 @@ enum Wait {
 }
 
 impl Router {
-    async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let router = self.clone();
+        let slot: Slot = Arc::default();
+        let conn_slot = slot.clone();
         let svc = service_fn(move |req| {
             let router = router.clone();
-            async move { Ok::<_, Infallible>(router.handle(req, peer).await) }
+            let slot = conn_slot.clone();
+            async move { Ok::<_, Infallible>(router.handle(req, peer, slot).await) }
         });
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.config.header_read_timeout);
+            .header_read_timeout(self.config.header_read_timeout)
+            .max_buf_size(self.config.max_header_bytes.max(8192));
         if let Err(e) = builder
             .serve_connection(TokioIo::new(stream), svc)
             .with_upgrades()
@@ -289,17 +513,24 @@ impl Router {
         {
             tracing::debug!("router: client connection {peer}: {e}");
         }
+        // The client is gone; its dyno connection serves others.
+        let last = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((addr, sender)) = last {
+            self.pool.checkin(addr, sender);
+        }
     }
 
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
+        slot: Slot,
     ) -> Response<RouterBody> {
         let host = request_host(&req);
-        let Some(app) = app_for_host(&host) else {
+        let Some(app) = self.table.app_for_host(&host) else {
             return not_found();
         };
+        self.table.touch(&app);
         let info = ReqInfo {
             app,
             method: req.method().as_str().to_string(),
@@ -307,6 +538,7 @@ impl Router {
             host: sanitize(&host),
             request_id: request_id(req.headers()),
             fwd: forwarded_for(req.headers(), peer),
+            protocol: self.proto,
         };
         let mut guard = InterruptGuard {
             log: self.log.clone(),
@@ -315,7 +547,7 @@ impl Router {
             started: Instant::now(),
             armed: true,
         };
-        let resp = self.route(req, &info, &mut guard.progress).await;
+        let resp = self.route(req, &info, &mut guard.progress, slot).await;
         guard.armed = false;
         resp
     }
@@ -326,8 +558,9 @@ impl Router {
         mut req: Request<Incoming>,
         info: &ReqInfo,
         progress: &mut Progress,
+        slot: Slot,
     ) -> Response<RouterBody> {
-        let backends = match self.wait_for_backends(&info.app).await {
+        let backends = match self.wait_for_backends(&info.app, &info.request_id).await {
             Ok(b) => b,
             Err(Wait::NoSuchApp) => return not_found(),
             Err(Wait::Error(code)) => {
@@ -358,6 +591,9 @@ impl Router {
         // to have been closed by the dyno.
         let resend =
             (body.is_end_stream() && parts.method.is_idempotent()).then(|| copy_parts(&parts));
+        let client_idle = Arc::new(AtomicBool::new(false));
+        let body =
+            body::ClientBody::new(body, self.config.client_idle_timeout, client_idle.clone());
         let mut up_req = Request::from_parts(parts, body.boxed());
 
         // Pick a dyno (round robin); on a connect failure try the next one, once.
@@ -368,7 +604,27 @@ impl Router {
         for i in 0..n.min(2) {
             let b = &backends[(first + i) % n];
             let t = Instant::now();
-            match self.pool.get(b.addr).await {
+            let kept = {
+                let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                match s.as_ref() {
+                    Some((a, _)) if *a == b.addr => s.take().map(|(_, sender)| sender),
+                    _ => None,
+                }
+            };
+            let got = match kept {
+                // Ready at once, or as soon as hyper has finished the previous exchange.
+                Some(mut sender) => {
+                    match tokio::time::timeout(self.config.connect_timeout, sender.ready()).await {
+                        Ok(Ok(())) => Ok(pool::Conn {
+                            sender,
+                            reused: true,
+                        }),
+                        _ => self.pool.get(b.addr).await,
+                    }
+                }
+                None => self.pool.get(b.addr).await,
+            };
+            match got {
                 Ok(conn) => {
                     chosen = Some((b, conn, t.elapsed()));
                     break;
@@ -420,9 +676,15 @@ impl Router {
                     };
                     let Some(r) = again else {
                         tracing::debug!("router: {} {}: {}", info.app, backend.dyno, e.error());
+                        // The client stopped sending its body: H28, not the dyno's fault.
+                        let code = if client_idle.load(Ordering::Relaxed) {
+                            H28
+                        } else {
+                            H13
+                        };
                         return self.error(
                             info,
-                            H13,
+                            code,
                             LogFields {
                                 dyno: Some(&backend.dyno),
                                 connect: Some(connect_ms),
@@ -503,6 +765,7 @@ impl Router {
             sent_at,
             status: status.as_u16(),
             conn: Some((self.pool.clone(), backend.addr, conn.sender)),
+            slot: Some(slot),
         };
         Response::from_parts(
             parts,
@@ -510,24 +773,38 @@ impl Router {
         )
     }
 
-    /// The app's up backends, holding the request while the app boots.
-    async fn wait_for_backends(&self, app: &str) -> Result<Vec<Backend>, Wait> {
+    /// The app's up backends, holding the request while the app boots (or wakes from idle).
+    async fn wait_for_backends(&self, app: &str, request_id: &str) -> Result<Vec<Backend>, Wait> {
         let deadline = Instant::now() + self.config.boot_timeout;
+        let mut woken = false;
         loop {
-            {
+            // Registered before looking, so a change in between is not missed.
+            let changed = self.table.changed.notified();
+            let idle = {
                 let apps = self.table.apps.read().unwrap_or_else(|e| e.into_inner());
                 match apps.get(app) {
                     None => return Err(Wait::NoSuchApp),
+                    Some(r) if r.idle => true,
                     Some(r) if r.web_quantity == 0 => return Err(Wait::Error(H14)),
                     Some(r) if !r.backends.is_empty() => return Ok(r.backends.clone()),
-                    Some(_) => {}
+                    Some(r) if r.crashed => return Err(Wait::Error(H10)),
+                    Some(_) => false,
                 }
+            };
+            if idle && !woken {
+                if !self.table.wake(app) {
+                    // An idle route and nobody to wake it: the platform's fault.
+                    tracing::error!(app, request_id, "idle app and no wake callback");
+                    return Err(Wait::Error(H99));
+                }
+                woken = true;
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(Wait::Error(H20));
             }
-            tokio::time::sleep(self.config.boot_poll_interval.min(deadline - now)).await;
+            let wait = self.config.boot_poll_interval.min(deadline - now);
+            let _ = tokio::time::timeout(wait, changed).await;
         }
     }
 
@@ -574,14 +851,10 @@ impl Router {
             }
         };
         set(h, "x-forwarded-for", info.fwd.clone());
-        set(h, "x-forwarded-proto", "http".into());
+        set(h, "x-forwarded-proto", self.proto.into());
         set(h, "x-forwarded-port", self.port.to_string());
         set(h, "x-request-id", info.request_id.clone());
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        set(h, "x-request-start", now_ms.to_string());
+        set(h, "x-request-start", unix_ms().to_string());
         let via = match via {
             Some(v) => format!("{v}, 1.1 dyno"),
             None => "1.1 dyno".into(),
@@ -661,14 +934,20 @@ fn request_host<B>(req: &Request<B>) -> String {
         .to_ascii_lowercase()
 }
 
+/// `Host: www.example.com.:5000` → `www.example.com` (the caller lowercases).
+fn strip_port(host: &str) -> &str {
+    let host = host.trim();
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    name.strip_suffix('.').unwrap_or(name)
+}
+
 /// `<app>.localhost[:port]` → `<app>`.
 pub(crate) fn app_for_host(host: &str) -> Option<String> {
     let host = host.trim().to_ascii_lowercase();
-    let name = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host.as_str(),
-    };
-    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = strip_port(&host);
     let app = name.strip_suffix(".localhost")?;
     let valid = !app.is_empty()
         && app
@@ -740,15 +1019,16 @@ pub(crate) fn new_request_id() -> String {
     rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
 }
 
 fn connection_tokens(h: &HeaderMap) -> Vec<String> {

@@ -28,6 +28,11 @@ pub(crate) struct Conn {
     pub reused: bool,
 }
 
+/// The dyno connection a client connection used last. Its next request (HTTP/1.1 keep-alive)
+/// mostly goes to the same dyno and takes it back without touching the shared pool or waiting
+/// for hyper to finish the previous exchange in another task.
+pub(crate) type Slot = Arc<Mutex<Option<(SocketAddr, SendRequest<UpBody>)>>>;
+
 /// Idle connections to one dyno, with the time each went idle.
 type IdleList = Vec<(Instant, SendRequest<UpBody>)>;
 
@@ -113,7 +118,10 @@ impl Pool {
         let put = move |sender: SendRequest<UpBody>| {
             let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
             let list = idle.entry(addr).or_default();
-            list.retain(|(since, s)| since.elapsed() < pool.idle_timeout && !s.is_closed());
+            let now = Instant::now();
+            list.retain(|(since, s)| {
+                now.duration_since(*since) < pool.idle_timeout && !s.is_closed()
+            });
             if list.len() < pool.max_idle_per_backend {
                 list.push((Instant::now(), sender));
             }

@@ -198,6 +198,8 @@ fn backend(dyno: &str, addr: SocketAddr) -> Backend {
 
 fn route(backends: Vec<Backend>) -> AppRoute {
     AppRoute {
+        idle: false,
+        crashed: false,
         web_quantity: backends.len().max(1) as u32,
         backends,
     }
@@ -342,6 +344,8 @@ async fn no_web_dynos_is_h14() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 0,
+                idle: false,
+                crashed: false,
             },
         );
         let (router, logs) = start_router(table, test_config()).await;
@@ -648,6 +652,8 @@ async fn request_is_held_until_a_backend_is_up() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 1,
+                idle: false,
+                crashed: false,
             },
         );
         let (router, logs) = start_router(table.clone(), test_config()).await;
@@ -673,6 +679,8 @@ async fn boot_timeout_is_h20() {
             AppRoute {
                 backends: vec![],
                 web_quantity: 1,
+                idle: false,
+                crashed: false,
             },
         );
         let config = RouterConfig {
