@@ -5,11 +5,17 @@ set -euo pipefail
 
 apt_packages=(
   build-essential pkg-config   # C parts of rusqlite (bundled SQLite) and libgit2
-  git ca-certificates curl     # sources, rustup
-  python3                      # the example apps and test fixtures run on the host stack's python3
+  git ca-certificates curl     # sources, rustup; `git push dyno main`
+  python3 python3-venv         # the stack's Python: the python buildpack's virtualenvs, examples, fixtures
   bash procps util-linux mount # dyno init runs bash; tests use setpriv, umount
+  ruby ruby-bundler            # the stack's Ruby and Bundler (the ruby buildpack)
+  golang-go                    # the stack's Go (the go buildpack)
   tmux                         # tests/dash.rs drives `dyno dash` in a real terminal
 )
+# The stack's Node.js: Debian's nodejs and npm, unless the machine already has a node and npm
+# (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

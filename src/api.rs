@@ -186,10 +186,22 @@ pub struct DynoCreate {
 }
 
 /// `POST /apps/{app}/builds`. Heroku takes a source URL; dyno, running on the same machine,
-/// takes the directory to build from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// takes the directory to build from, or (`git push`) a commit of the app's repository.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BuildCreate {
+    #[serde(default)]
     pub source_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSource>,
+}
+
+/// A pushed commit of the app's bare repository, built from the pre-receive hook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GitSource {
+    pub commit: String,
+    /// `GIT_QUARANTINE_PATH`: where git keeps the push's objects until the hook accepts it.
+    #[serde(default)]
+    pub quarantine: Option<String>,
 }
 
 /// Heroku's build resource.
@@ -210,6 +222,37 @@ pub struct Build {
     pub error: Option<String>,
     /// dyno extension: process types of the Procfile (and buildpack defaults), in order.
     pub process_types: Vec<String>,
+    /// dyno extension: the compressed slug's size in bytes.
+    #[serde(default)]
+    pub slug_size: Option<u64>,
+    /// dyno extension: the source had uncommitted changes.
+    #[serde(default)]
+    pub dirty: bool,
+    /// dyno extension: what `bin/detect` called the app (`Python`).
+    #[serde(default)]
+    pub buildpack_description: Option<String>,
+    /// dyno extension: add-on plans `bin/release` asked for (not provisioned).
+    #[serde(default)]
+    pub addons: Vec<String>,
+}
+
+/// Heroku's buildpack-installation resource (`GET /apps/{app}/buildpack-installations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildpackInstallation {
+    pub ordinal: u32,
+    pub buildpack: BuildpackRef,
+}
+
+/// `PUT /apps/{app}/buildpack-installations`: replaces the app's whole list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BuildpackInstallationsUpdate {
+    pub updates: Vec<BuildpackUpdate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildpackUpdate {
+    /// A shipped buildpack's name, a directory or a git URL (`#ref` allowed).
+    pub buildpack: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -69,6 +69,14 @@ impl Paths {
     pub fn dynos(&self) -> PathBuf {
         self.home.join("run").join("dynos")
     }
+    /// One state dir per build container (never adopted: builds end with their daemon).
+    pub fn build_containers(&self) -> PathBuf {
+        self.home.join("run").join("builds")
+    }
+    /// The apps' bare git repositories (`<app>.git`), the targets of `git push dyno main`.
+    pub fn repos(&self) -> PathBuf {
+        self.home.join("repos")
+    }
     /// libcontainer's state root (`with_root_path`).
     pub fn containers(&self) -> PathBuf {
         self.home.join("run").join("containers")

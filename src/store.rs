@@ -116,6 +116,19 @@ CREATE TABLE IF NOT EXISTS app_idling (
     enabled INTEGER NOT NULL
 );
 "#,
+    // 4: buildpacks per app (`buildpacks:set`), and what a build ran and produced.
+    r#"
+CREATE TABLE app_buildpacks (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    PRIMARY KEY (app_id, ordinal)
+);
+ALTER TABLE builds ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE builds ADD COLUMN slug_size INTEGER;
+ALTER TABLE builds ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 pub fn now() -> String {
@@ -183,9 +196,18 @@ pub struct BuildRow {
     pub id: String,
     pub app_id: String,
     pub status: String,
+    /// The directory built, or `git:<repo>` for a push.
     pub source_dir: String,
     pub source_version: Option<String>,
+    /// What the last buildpack's `bin/detect` called the app (`Python`).
     pub buildpack: Option<String>,
+    /// The buildpacks that ran, as written (`python`, `file:///bp.git#v2`).
+    pub buildpacks: Vec<String>,
+    pub slug_size: Option<u64>,
+    /// The source had uncommitted changes.
+    pub dirty: bool,
+    /// Add-on plans `bin/release` asked for.
+    pub addons: Vec<String>,
     pub slug_id: Option<String>,
     pub release_id: Option<String>,
     pub error: Option<String>,
@@ -615,6 +637,10 @@ impl Store {
             source_dir: source_dir.to_string(),
             source_version: None,
             buildpack: None,
+            buildpacks: vec![],
+            slug_size: None,
+            dirty: false,
+            addons: vec![],
             slug_id: None,
             release_id: None,
             error: None,
@@ -631,7 +657,8 @@ impl Store {
     pub fn finish_build(&self, b: &BuildRow, output: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE builds SET status = ?2, source_version = ?3, buildpack = ?4, slug_id = ?5,
-             release_id = ?6, error = ?7, output = ?8, updated_at = ?9 WHERE id = ?1",
+             release_id = ?6, error = ?7, output = ?8, updated_at = ?9, buildpacks = ?10,
+             slug_size = ?11, dirty = ?12, addons = ?13 WHERE id = ?1",
             params![
                 b.id,
                 b.status,
@@ -641,36 +668,107 @@ impl Store {
                 b.release_id,
                 b.error,
                 output,
-                now()
+                now(),
+                serde_json::to_string(&b.buildpacks)?,
+                b.slug_size.map(|s| s as i64),
+                b.dirty,
+                serde_json::to_string(&b.addons)?,
             ],
         )?;
         Ok(())
+    }
+
+    const BUILD_COLUMNS: &'static str = "id, app_id, status, source_dir, source_version, buildpack, slug_id, release_id, error, created_at, updated_at, buildpacks, slug_size, dirty, addons";
+
+    fn build_row(r: &rusqlite::Row) -> rusqlite::Result<BuildRow> {
+        let json = |i: usize| -> rusqlite::Result<Vec<String>> {
+            let t: String = r.get(i)?;
+            Ok(serde_json::from_str(&t).unwrap_or_default())
+        };
+        Ok(BuildRow {
+            id: r.get(0)?,
+            app_id: r.get(1)?,
+            status: r.get(2)?,
+            source_dir: r.get(3)?,
+            source_version: r.get(4)?,
+            buildpack: r.get(5)?,
+            slug_id: r.get(6)?,
+            release_id: r.get(7)?,
+            error: r.get(8)?,
+            created_at: r.get(9)?,
+            updated_at: r.get(10)?,
+            buildpacks: json(11)?,
+            slug_size: r.get::<_, Option<i64>>(12)?.map(|s| s as u64),
+            dirty: r.get(13)?,
+            addons: json(14)?,
+        })
     }
 
     pub fn build(&self, id: &str) -> Result<Option<BuildRow>> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, app_id, status, source_dir, source_version, buildpack, slug_id, release_id, error, created_at, updated_at
-                 FROM builds WHERE id = ?1",
+                &format!("SELECT {} FROM builds WHERE id = ?1", Self::BUILD_COLUMNS),
                 [id],
-                |r| {
-                    Ok(BuildRow {
-                        id: r.get(0)?,
-                        app_id: r.get(1)?,
-                        status: r.get(2)?,
-                        source_dir: r.get(3)?,
-                        source_version: r.get(4)?,
-                        buildpack: r.get(5)?,
-                        slug_id: r.get(6)?,
-                        release_id: r.get(7)?,
-                        error: r.get(8)?,
-                        created_at: r.get(9)?,
-                        updated_at: r.get(10)?,
-                    })
-                },
+                Self::build_row,
             )
             .optional()?)
+    }
+
+    /// The app's builds, oldest first.
+    pub fn builds(&self, app_id: &str) -> Result<Vec<BuildRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
+            "SELECT {} FROM builds WHERE app_id = ?1 ORDER BY created_at, rowid",
+            Self::BUILD_COLUMNS
+        ))?;
+        let rows = st.query_map([app_id], Self::build_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The output a finished build left.
+    pub fn build_output(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT output FROM builds WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Builds a previous daemon left unfinished (it stopped or died meanwhile): failed.
+    pub fn fail_unfinished_builds(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE builds SET status = 'failed', error = 'the daemon stopped during the build',
+             updated_at = ?1 WHERE status = 'pending'",
+            [now()],
+        )?)
+    }
+
+    // ---- buildpacks ----
+
+    /// The app's buildpacks (`buildpacks:set`), in order.
+    pub fn app_buildpacks(&self, app_id: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT url FROM app_buildpacks WHERE app_id = ?1 ORDER BY ordinal")?;
+        let rows = st.query_map([app_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the app's buildpacks (empty clears them).
+    pub fn set_app_buildpacks(&self, app_id: &str, urls: &[String]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM app_buildpacks WHERE app_id = ?1", [app_id])?;
+        for (i, u) in urls.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO app_buildpacks (app_id, ordinal, url) VALUES (?1, ?2, ?3)",
+                params![app_id, i as i64, u],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 
@@ -844,6 +942,35 @@ mod tests {
             .unwrap();
         let e = Store::open(&p).err().unwrap().to_string();
         assert!(e.contains("newer dyno"), "{e}");
+    }
+
+    #[test]
+    fn buildpacks_and_builds_are_recorded() {
+        let (s, a) = store_with_app();
+        assert!(s.app_buildpacks(&a.id).unwrap().is_empty());
+        s.set_app_buildpacks(&a.id, &["nodejs".into(), "python".into()])
+            .unwrap();
+        assert_eq!(s.app_buildpacks(&a.id).unwrap(), vec!["nodejs", "python"]);
+        s.set_app_buildpacks(&a.id, &[]).unwrap();
+        assert!(s.app_buildpacks(&a.id).unwrap().is_empty());
+
+        let mut b = s.create_build(&a.id, "/src/x").unwrap();
+        let pending = s.create_build(&a.id, "/src/x").unwrap();
+        b.status = "succeeded".into();
+        b.buildpacks = vec!["python".into()];
+        b.slug_size = Some(1234);
+        b.dirty = true;
+        b.addons = vec!["heroku-postgresql".into()];
+        s.finish_build(&b, "-----> done\n").unwrap();
+        let got = s.build(&b.id).unwrap().unwrap();
+        assert_eq!(got.buildpacks, vec!["python"]);
+        assert_eq!(got.slug_size, Some(1234));
+        assert!(got.dirty);
+        assert_eq!(got.addons, vec!["heroku-postgresql"]);
+        assert_eq!(s.build_output(&b.id).unwrap().unwrap(), "-----> done\n");
+        assert_eq!(s.builds(&a.id).unwrap().len(), 2);
+        assert_eq!(s.fail_unfinished_builds().unwrap(), 1);
+        assert_eq!(s.build(&pending.id).unwrap().unwrap().status, "failed");
     }
 
     #[test]

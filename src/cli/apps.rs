@@ -91,6 +91,7 @@ pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     println!("=== {}", app.name);
     let row = |k: &str, v: String| println!("{:<15}{}", format!("{k}:"), v);
     row("Dynos", dyno_line.join(", "));
+    row("Git URL", app.git_url.clone().unwrap_or_default());
     row(
         "Release",
         current
@@ -162,5 +163,19 @@ pub async fn rename(paths: &Paths, arg: AppArg, newname: &str) -> Result<i32> {
         .await?;
     println!("Renaming {name} to {}... done", app.name);
     println!("{}", app.web_url);
+    // As Heroku's CLI does: a `dyno` remote of the old app follows the rename.
+    if let (Ok(repo), Some(url)) = (
+        git2::Repository::discover(std::env::current_dir()?),
+        app.git_url.as_deref(),
+    ) {
+        let old = repo
+            .find_remote("dyno")
+            .ok()
+            .and_then(|r| r.url().map(str::to_string));
+        if old.is_some_and(|u| u.trim_end_matches('/').ends_with(&format!("/{name}.git"))) {
+            repo.remote_set_url("dyno", url)?;
+            println!("Git remote dyno updated to {url}");
+        }
+    }
     Ok(0)
 }

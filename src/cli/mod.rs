@@ -2,9 +2,12 @@
 //! as Heroku's CLI names its topics (`apps`, `ps`, `logs`, `releases`).
 
 mod apps;
+mod buildpacks;
+mod builds;
 mod config;
 mod daemon;
 mod dash;
+mod git;
 mod logs;
 mod ps;
 mod releases;
@@ -310,6 +313,85 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the app's builds (status, buildpacks, commit, slug size, duration)
+    Builds {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(short = 'n', long = "num", default_value_t = 15)]
+        num: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a build's output (default: the latest build)
+    #[command(name = "builds:output")]
+    BuildsOutput {
+        /// Build id (a prefix is enough)
+        id: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the app's buildpacks (none: detected on each build)
+    Buildpacks {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the app's buildpack (a shipped name such as `python`, a directory or a git URL)
+    #[command(name = "buildpacks:set")]
+    BuildpacksSet {
+        buildpack: String,
+        /// Replace the buildpack at this position (1-based)
+        #[arg(short = 'i', long)]
+        index: Option<usize>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Add a buildpack to the app's list (at the end, or at --index)
+    #[command(name = "buildpacks:add")]
+    BuildpacksAdd {
+        buildpack: String,
+        /// Insert at this position (1-based)
+        #[arg(short = 'i', long)]
+        index: Option<usize>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Remove a buildpack from the app's list (by URL or --index)
+    #[command(name = "buildpacks:remove")]
+    BuildpacksRemove {
+        buildpack: Option<String>,
+        #[arg(short = 'i', long)]
+        index: Option<usize>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Clear the app's buildpacks: the next build detects them again
+    #[command(name = "buildpacks:clear")]
+    BuildpacksClear {
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the stack: the runtimes (python3, node, ruby, go) dynos and builds get from the host
+    Stack {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a git remote `dyno` for the app: `git push dyno main` then deploys
+    #[command(name = "git:remote")]
+    GitRemote {
+        #[command(flatten)]
+        app: AppArg,
+        /// The remote's name
+        #[arg(short = 'r', long, default_value = "dyno")]
+        remote: String,
+    },
+    /// A git hook of the apps' repositories (internal)
+    #[command(name = "git:hook", hide = true)]
+    GitHook {
+        /// Only `pre-receive`
+        hook: String,
+    },
     /// Run the daemon in the foreground (the CLI starts it by itself when needed)
     Daemon,
     /// Stop the daemon and, unless --keep-dynos, every dyno
@@ -336,15 +418,27 @@ pub enum Command {
     Shim { state_dir: PathBuf },
     /// PID 1 inside a dyno (internal).
     #[command(hide = true)]
-    Init { command: String },
+    Init {
+        /// Run the command without sourcing `.profile.d` (build steps)
+        #[arg(long)]
+        no_profile: bool,
+        command: String,
+    },
+    /// The static buildpack's web process: serves the app's files on $PORT (internal)
+    #[command(hide = true)]
+    Static,
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { state_dir } => return crate::runtime::shim_main(state_dir),
-        Command::Init { command } => return crate::runtime::init_main(command),
+        Command::Init {
+            command,
+            no_profile,
+        } => return crate::runtime::init_main(command, !no_profile),
         Command::Daemon => return crate::daemon::main(),
+        Command::Static => return crate::static_web::main(),
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -429,6 +523,33 @@ async fn run(cmd: Command) -> Result<i32> {
             routing::idle(&paths, app, state.as_deref(), json).await
         }
         Command::Certs { json } => routing::certs(&paths, json).await,
+        Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
+        Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
+        Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,
+        Command::BuildpacksSet {
+            buildpack,
+            index,
+            app,
+        } => buildpacks::change(&paths, app, buildpacks::Change::Set(buildpack, index)).await,
+        Command::BuildpacksAdd {
+            buildpack,
+            index,
+            app,
+        } => buildpacks::change(&paths, app, buildpacks::Change::Add(buildpack, index)).await,
+        Command::BuildpacksRemove {
+            buildpack,
+            index,
+            app,
+        } => buildpacks::change(&paths, app, buildpacks::Change::Remove(buildpack, index)).await,
+        Command::BuildpacksClear { app } => {
+            buildpacks::change(&paths, app, buildpacks::Change::Clear).await
+        }
+        Command::Stack { json } => buildpacks::stack(json),
+        Command::GitRemote { app, remote } => git::remote(&paths, app, &remote).await,
+        Command::GitHook { hook } => match hook.as_str() {
+            "pre-receive" => git::pre_receive(&paths).await,
+            other => anyhow::bail!("unknown git hook {other:?}"),
+        },
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
         Command::Completions { shell } => {
@@ -441,7 +562,9 @@ async fn run(cmd: Command) -> Result<i32> {
             clap_mangen::generate_to(cmd, &dir)?;
             Ok(0)
         }
-        Command::Shim { .. } | Command::Init { .. } | Command::Daemon => unreachable!(),
+        Command::Shim { .. } | Command::Init { .. } | Command::Daemon | Command::Static => {
+            unreachable!()
+        }
     }
 }
 

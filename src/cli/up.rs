@@ -16,10 +16,7 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         Ok(text) => {
             crate::procfile::Procfile::parse(&text)?;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "no Procfile in {}: declare the app's processes in one, e.g. `web: python3 -m http.server $PORT`",
-            dir.display()
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
     let c = Client::connect(paths).await?;
@@ -52,6 +49,13 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
             if e.downcast_ref::<ApiError>()
                 .is_some_and(|e| e.status == StatusCode::NOT_FOUND) =>
         {
+            // No app for a directory nothing could build.
+            if !crate::build::buildpacks::looks_buildable(&dir) {
+                bail!(
+                    "nothing to deploy in {}: no Procfile, and nothing a shipped buildpack looks for (requirements.txt, package.json, Gemfile, go.mod, index.html…)",
+                    dir.display()
+                );
+            }
             print!("-----> Creating app {name}... ");
             std::io::stdout().flush()?;
             let a: api::App = c
@@ -72,30 +76,59 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
 
     println!("-----> Building slug from {} ...", dir.display());
     let started = Instant::now();
-    let build: api::Build = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/builds", enc(&app.name)),
-            Some(&api::BuildCreate {
-                source_dir: dir.to_string_lossy().into(),
-            }),
-        )
-        .await?;
     let mut out = std::io::stdout();
-    c.stream(&build.output_stream_url, |t| {
-        let _ = out.write_all(t.as_bytes());
-        let _ = out.flush();
-    })
+    let build = build(
+        &c,
+        &app.name,
+        &api::BuildCreate {
+            source_dir: dir.to_string_lossy().into(),
+            git: None,
+        },
+        &mut out,
+    )
     .await?;
-    let build: api::Build = c
-        .get(&format!("/apps/{}/builds/{}", enc(&app.name), build.id))
-        .await?;
     if build.status != "succeeded" {
         bail!(
             "build failed: {}; the app's running release is unchanged",
             build.error.unwrap_or_else(|| "see the output above".into())
         );
     }
+    release(&c, &app, &build, &mut out).await?;
+    tracing::debug!("deployed in {:?}", started.elapsed());
+    Ok(0)
+}
+
+/// Starts a build and copies its output to `out` as it comes; returns the finished build.
+pub async fn build(
+    c: &Client,
+    app: &str,
+    req: &api::BuildCreate,
+    out: &mut dyn Write,
+) -> Result<api::Build> {
+    let build: api::Build = c
+        .request(
+            Method::POST,
+            &format!("/apps/{}/builds", enc(app)),
+            Some(req),
+        )
+        .await?;
+    c.stream(&build.output_stream_url, |t| {
+        let _ = out.write_all(t.as_bytes());
+        let _ = out.flush();
+    })
+    .await?;
+    c.get(&format!("/apps/{}/builds/{}", enc(app), build.id))
+        .await
+}
+
+/// After a successful build: waits for the new release's dynos, prints the URL and how to
+/// scale the types that run no dyno.
+pub async fn release(
+    c: &Client,
+    app: &api::App,
+    build: &api::Build,
+    out: &mut dyn Write,
+) -> Result<()> {
     let formation: Vec<api::Formation> = c
         .get(&format!("/apps/{}/formation", enc(&app.name)))
         .await?;
@@ -109,10 +142,10 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         .map(|f| format!("{}={}", f.process_type, f.quantity))
         .collect();
     if !scaled.is_empty() {
-        print!("-----> Scaling {}... ", scaled.join(" "));
-        std::io::stdout().flush()?;
-        wait_up(&c, &app.name, &build, &formation).await?;
-        println!("done");
+        write!(out, "-----> Scaling {}... ", scaled.join(" "))?;
+        out.flush()?;
+        wait_up(c, &app.name, build, &formation).await?;
+        writeln!(out, "done")?;
     }
     let others: Vec<&str> = formation
         .iter()
@@ -120,22 +153,22 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         .map(|f| f.process_type.as_str())
         .collect();
     if web > 0 {
-        println!("       {}", app.web_url);
+        writeln!(out, "       {}", app.web_url)?;
     } else if formation.iter().all(|f| f.process_type != "web") {
-        println!("       No web process type: nothing answers HTTP.");
+        writeln!(out, "       No web process type: nothing answers HTTP.")?;
     }
     if !others.is_empty() {
-        println!(
+        writeln!(
+            out,
             "       Scale other process types with `dyno ps:scale {}`",
             others
                 .iter()
                 .map(|t| format!("{t}=1"))
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
+        )?;
     }
-    tracing::debug!("deployed in {:?}", started.elapsed());
-    Ok(0)
+    Ok(())
 }
 
 /// Waits until the release's dynos are up (web dynos answer on their port), with a spinner on a

@@ -350,14 +350,21 @@ async fn route(
             let a = find_app(d, app)?;
             Ok(run::attach(d, &a, name, req)?)
         }
+        (&M::GET, ["apps", app, "builds"]) => {
+            let a = find_app(d, app)?;
+            let builds: Vec<api::Build> = d
+                .store
+                .builds(&a.id)?
+                .iter()
+                .map(|b| build_json(d, &a, b))
+                .collect();
+            ok(&builds)
+        }
         (&M::POST, ["apps", app, "builds"]) => {
             let a = find_app(d, app)?;
             let b: api::BuildCreate = body(req).await?;
-            let dir = std::path::PathBuf::from(&b.source_dir);
-            if !dir.is_absolute() || !dir.is_dir() {
-                return Err(invalid(format!("{} is not a directory", b.source_dir)));
-            }
-            let build = deploy::start(d, &a, dir)?;
+            let source = build_source(d, &a, b)?;
+            let build = deploy::start(d, &a, source)?;
             Ok(json(StatusCode::CREATED, &build_json(d, &a, &build)))
         }
         (&M::GET, ["apps", app, "builds", id]) => {
@@ -370,27 +377,53 @@ async fn route(
             ok(&build_json(d, &a, &b))
         }
         (&M::GET, ["apps", app, "builds", id, "output"]) => {
-            let _a = find_app(d, app)?;
-            let out = d
-                .builds
-                .lock()
-                .unwrap()
-                .get(*id)
-                .cloned()
+            let a = find_app(d, app)?;
+            let b = d
+                .store
+                .build(id)?
+                .filter(|b| b.app_id == a.id)
                 .ok_or_else(|| not_found("build"))?;
             let (tx, rx) = mpsc::channel(64);
-            tokio::spawn(async move {
-                let mut from = 0;
-                while let Some(lines) = out.next(from).await {
-                    from += lines.len();
-                    let mut text = lines.join("\n");
-                    text.push('\n');
-                    if tx.send(Bytes::from(text)).await.is_err() {
-                        break;
-                    }
+            // Live while the build runs, then from the store.
+            let live = d.builds.lock().unwrap().get(*id).cloned();
+            match live {
+                Some(out) => {
+                    tokio::spawn(async move {
+                        let mut from = 0;
+                        while let Some(lines) = out.next(from).await {
+                            from += lines.len();
+                            let mut text = lines.join("\n");
+                            text.push('\n');
+                            if tx.send(Bytes::from(text)).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
                 }
-            });
+                None => {
+                    let text = d.store.build_output(&b.id)?.unwrap_or_default();
+                    let _ = tx.try_send(Bytes::from(text));
+                }
+            }
             Ok(streamed(rx))
+        }
+        (&M::GET, ["apps", app, "buildpack-installations"]) => {
+            let a = find_app(d, app)?;
+            ok(&buildpacks_json(&d.store.app_buildpacks(&a.id)?))
+        }
+        (&M::PUT, ["apps", app, "buildpack-installations"]) => {
+            let a = find_app(d, app)?;
+            let b: api::BuildpackInstallationsUpdate = body(req).await?;
+            let urls: Vec<String> = b
+                .updates
+                .into_iter()
+                .map(|u| u.buildpack.trim().to_string())
+                .collect();
+            for u in &urls {
+                crate::build::buildpacks::parse(u).map_err(|e| invalid(format!("{e:#}")))?;
+            }
+            d.store.set_app_buildpacks(&a.id, &urls)?;
+            ok(&buildpacks_json(&urls))
         }
         (&M::POST, ["apps", app, "log-sessions"]) => {
             let a = find_app(d, app)?;
@@ -568,6 +601,10 @@ fn create_app(d: &Arc<Daemon>, name: Option<String>) -> Result<Resp, Fail> {
         },
     };
     let a = d.store.create_app(&name)?;
+    if let Err(e) = crate::git::ensure_repo(&d.paths, &a.name, &crate::git::dyno_exe()) {
+        // The app exists; the daemon's next start creates the repository again.
+        tracing::warn!(app = %a.name, "creating its git repository: {e:#}");
+    }
     manager::update_routes(d, &a.id);
     Ok(json(StatusCode::CREATED, &app_json(d, &a)))
 }
@@ -585,6 +622,9 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
         ));
     }
     d.store.rename_app(&a.id, name)?;
+    if let Err(e) = crate::git::rename_repo(&d.paths, &a.name, name) {
+        tracing::warn!(app = %name, "renaming its git repository: {e:#}");
+    }
     d.routes.remove(&a.name);
     d.logs.rename(&a.name, name);
     manager::update_routes(d, &a.id);
@@ -619,7 +659,50 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
     d.logs.forget(&a.name);
     super::routing::reload_domains(d);
     let _ = std::fs::remove_dir_all(d.builder.cache_dir(&a.id));
+    crate::git::remove_repo(&d.paths, &a.name);
     Ok(())
+}
+
+/// What `POST /apps/{app}/builds` builds: a directory, or a commit pushed to the app's repo.
+fn build_source(d: &Daemon, a: &AppRow, b: api::BuildCreate) -> Result<crate::build::Source, Fail> {
+    if let Some(g) = b.git {
+        if g.commit.len() != 40 || !g.commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(invalid(format!("{:?} is not a commit id", g.commit)));
+        }
+        let repo = crate::git::repo_path(&d.paths, &a.name);
+        let quarantine = g.quarantine.map(std::path::PathBuf::from);
+        if let Some(q) = &quarantine {
+            // Only ever an object directory inside the app's own repository.
+            if !q.is_absolute() || !q.starts_with(repo.join("objects")) {
+                return Err(invalid(
+                    "the quarantine path must be in the app's repository",
+                ));
+            }
+        }
+        return Ok(crate::build::Source::Git {
+            repo,
+            commit: g.commit,
+            quarantine,
+        });
+    }
+    let dir = std::path::PathBuf::from(&b.source_dir);
+    if !dir.is_absolute() || !dir.is_dir() {
+        return Err(invalid(format!("{} is not a directory", b.source_dir)));
+    }
+    Ok(crate::build::Source::Dir(dir))
+}
+
+fn buildpacks_json(urls: &[String]) -> Vec<api::BuildpackInstallation> {
+    urls.iter()
+        .enumerate()
+        .map(|(i, u)| api::BuildpackInstallation {
+            ordinal: i as u32,
+            buildpack: api::BuildpackRef {
+                url: u.clone(),
+                name: u.clone(),
+            },
+        })
+        .collect()
 }
 
 fn scale(d: &Arc<Daemon>, a: &AppRow, b: api::FormationBatchUpdate) -> Result<(), Fail> {
@@ -685,7 +768,11 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
         updated_at: a.updated_at.clone(),
         released_at: current.map(|r| r.created_at.clone()),
         web_url: d.web_url(&a.name),
-        git_url: None,
+        git_url: Some(
+            crate::git::repo_path(&d.paths, &a.name)
+                .to_string_lossy()
+                .into_owned(),
+        ),
         stack: stack.clone(),
         build_stack: stack,
         region: api::IdName {
@@ -945,7 +1032,7 @@ fn build_json(d: &Daemon, a: &AppRow, b: &crate::store::BuildRow) -> api::Build 
         },
         status: b.status.clone(),
         buildpacks: b
-            .buildpack
+            .buildpacks
             .iter()
             .map(|n| api::BuildpackRef {
                 url: n.clone(),
@@ -968,6 +1055,10 @@ fn build_json(d: &Daemon, a: &AppRow, b: &crate::store::BuildRow) -> api::Build 
         process_types: slug
             .map(|s| s.process_types.into_iter().map(|(n, _)| n).collect())
             .unwrap_or_default(),
+        slug_size: b.slug_size,
+        dirty: b.dirty,
+        buildpack_description: b.buildpack.clone(),
+        addons: b.addons.clone(),
     }
 }
 

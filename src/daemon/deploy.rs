@@ -1,18 +1,24 @@
-//! A deploy: build the source into a slug, record it and a release, sync the formation with the
-//! new process types and let the manager roll the dynos. A failed build records nothing but the
-//! build itself, so the running release is untouched.
+//! A deploy: build the source (a directory, or a commit pushed to the app's repository) into a
+//! slug, record it and a release (`Deploy 1a2b3c4`, `(dirty)` when the tree had uncommitted
+//! changes), sync the formation with the new process types and let the manager roll the dynos.
+//! A failed build records nothing but the build itself, so the running release is untouched.
 
 use super::{release, Daemon};
-use crate::build::BuildOutput;
+use crate::build::{BuildOutput, BuildRequest, Source};
 use crate::store::{AppRow, BuildRow};
-use std::path::PathBuf;
 use std::sync::Arc;
 
+/// How a build's source is recorded (`source_blob.url`): the directory, or `git:<repo>`.
+fn source_label(source: &Source) -> String {
+    match source {
+        Source::Dir(p) => p.to_string_lossy().into_owned(),
+        Source::Git { repo, .. } => format!("git:{}", repo.display()),
+    }
+}
+
 /// Starts a build in the background; its output is in `d.builds[build.id]`.
-pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Result<BuildRow> {
-    let build = d
-        .store
-        .create_build(&app.id, &source_dir.to_string_lossy())?;
+pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<BuildRow> {
+    let build = d.store.create_build(&app.id, &source_label(&source))?;
     let out = Arc::new(BuildOutput::default());
     d.builds
         .lock()
@@ -24,22 +30,31 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
     tokio::spawn(async move {
         let mut b = b;
         let config = d.store.config_vars(&app.id).unwrap_or_default();
-        let result = d
-            .builder
-            .build(&b.id, &app.id, &source_dir, &config, &out)
-            .await;
+        let buildpacks = d.store.app_buildpacks(&app.id).unwrap_or_default();
+        let req = BuildRequest {
+            build_id: &b.id,
+            app_id: &app.id,
+            app_name: &app.name,
+            source: &source,
+            config: &config,
+            buildpacks: &buildpacks,
+        };
+        let result = d.builder.build(&d.runtime, &req, &out).await;
         let recorded = result.and_then(|built| {
             let slug = built.slug;
             d.store.insert_slug(&app.id, &slug)?;
-            let description = match &slug.source_version {
-                Some(c) => format!("Deploy {}", &c[..7.min(c.len())]),
-                None => format!(
+            let description = built.version.describe().unwrap_or_else(|| {
+                format!(
                     "Deploy {}",
                     &slug.checksum.trim_start_matches("SHA256:")[..7]
-                ),
-            };
-            b.source_version = slug.source_version.clone();
+                )
+            });
+            b.source_version = built.version.commit.clone();
+            b.dirty = built.version.dirty;
             b.buildpack = slug.buildpack.clone();
+            b.buildpacks = built.buildpacks;
+            b.slug_size = Some(slug.size);
+            b.addons = built.addons;
             b.slug_id = Some(slug.id.clone());
             Ok((slug, description))
         });
@@ -73,7 +88,7 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
             Err(e) => {
                 b.status = "failed".into();
                 b.error = Some(format!("{e:#}"));
-                out.line(format!(" !     Build failed: {e:#}"));
+                out.warn(&format!("Build failed: {e:#}"));
                 tracing::info!(app = %app.name, build = %b.id, "build failed: {e:#}");
             }
         }
@@ -81,6 +96,8 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source_dir: PathBuf) -> anyhow::Resu
             tracing::error!("recording build {}: {e:#}", b.id);
         }
         out.finish();
+        // The stored output replays it from now on.
+        d.builds.lock().unwrap().remove(&b.id);
     });
     Ok(build)
 }

@@ -245,10 +245,18 @@ async fn run() -> Result<()> {
     let settings = Settings::from_env();
     let store = Store::open(&paths.db())?;
     let runtime = Runtime::new(&paths).context("preparing the container runtime")?;
-    let builder = Builder {
-        paths: paths.clone(),
-        buildpacks_dir: crate::build::find_buildpacks()?,
-    };
+    let builder = Builder::new(paths.clone(), crate::build::find_buildpacks()?);
+    // Builds never outlive their daemon: what a previous one left is cleaned up and failed.
+    runtime.clean_builds();
+    let _ = std::fs::remove_dir_all(paths.builds());
+    store.fail_unfinished_builds()?;
+    // Every app has its git repository, with a hook calling this binary.
+    let exe = crate::git::dyno_exe();
+    for app in store.apps()? {
+        if let Err(e) = crate::git::ensure_repo(&paths, &app.name, &exe) {
+            tracing::warn!(app = %app.name, "git repository: {e:#}");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&settings.router_addr)
         .await
         .with_context(|| {
@@ -352,6 +360,7 @@ async fn run() -> Result<()> {
     }
     let keep = d.keep_dynos.load(Ordering::SeqCst);
     tracing::info!(keep_dynos = keep, "stopping");
+    d.runtime.clean_builds();
     if !keep {
         stop_all(&d).await;
         remove_instance_cgroups(&paths);

@@ -13,6 +13,9 @@ const FORWARDED: &[libc::c_int] = &[
     libc::SIGUSR2,
 ];
 
+/// Runs the command as it is (a build step).
+const RAW: &str = "exec bash -c \"$1\"";
+
 /// Sources `.profile.d/*.sh` and `.profile`, then runs the command with a fresh `bash -c`.
 const WRAPPER: &str = "__dyno_cmd=\"$1\"; \
 for f in /app/.profile.d/*.sh; do if [ -r \"$f\" ]; then . \"$f\"; fi; done; unset f; \
@@ -29,7 +32,8 @@ fn status_of(ws: libc::c_int) -> i32 {
     }
 }
 
-pub fn init_main(command: String) -> i32 {
+/// `profile`: source the app's `.profile.d` first (dynos); build steps run without.
+pub fn init_main(command: String, profile: bool) -> i32 {
     // kill(-1) from anything but a dyno's PID 1 would hit every process of the host.
     // SAFETY: getpid never fails.
     if unsafe { libc::getpid() } != 1 {
@@ -38,13 +42,18 @@ pub fn init_main(command: String) -> i32 {
     }
     // Everything the child needs is allocated before fork().
     let bash = CString::new("/bin/bash").unwrap();
-    let args: Vec<CString> = ["bash", "-c", WRAPPER, "dyno-init"]
-        .iter()
-        .map(|s| CString::new(*s).unwrap())
-        .chain(std::iter::once(
-            CString::new(command.replace('\0', "")).unwrap(),
-        ))
-        .collect();
+    let args: Vec<CString> = [
+        "bash",
+        "-c",
+        if profile { WRAPPER } else { RAW },
+        "dyno-init",
+    ]
+    .iter()
+    .map(|s| CString::new(*s).unwrap())
+    .chain(std::iter::once(
+        CString::new(command.replace('\0', "")).unwrap(),
+    ))
+    .collect();
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
 

@@ -61,6 +61,24 @@ pub struct DynoSpec {
     pub version: String,
 }
 
+/// What turns a dyno spec into a build container (`build.json` next to `spec.json`): no slug
+/// layer (the root is the stack alone), these bind mounts (the build dir at `/app`, CACHE_DIR,
+/// ENV_DIR, the buildpacks), and the command runs without sourcing `.profile.d`. Everything else
+/// (non-root user, cgroup limits, host network, output spooling) is a dyno's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BuildSpec {
+    pub mounts: Vec<BindMount>,
+}
+
+/// A host directory bound into a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BindMount {
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub readonly: bool,
+}
+
 /// A running dyno, held through its shim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DynoHandle {
@@ -121,11 +139,36 @@ impl Runtime {
     /// Spawns the shim for `spec` and returns once the Procfile command has been started in the
     /// container (or with the shim's error, after everything of the dyno has been cleaned up).
     pub async fn start(&self, spec: DynoSpec) -> Result<DynoHandle> {
+        self.start_in(&self.paths.dynos(), spec, None).await
+    }
+
+    /// Starts a build container: `spec` with the build's mounts (see [`BuildSpec`]). Its state
+    /// dir lives under `run/builds`, so it is never adopted as a dyno; a daemon that starts
+    /// cleans up what builds of its predecessor left ([`Runtime::clean_builds`]).
+    pub async fn start_build(&self, spec: DynoSpec, build: BuildSpec) -> Result<DynoHandle> {
+        for m in &build.mounts {
+            if !m.destination.starts_with('/') || m.destination.split('/').any(|c| c == "..") {
+                bail!("bad mount destination {:?}", m.destination);
+            }
+        }
+        self.start_in(&self.paths.build_containers(), spec, Some(build))
+            .await
+    }
+
+    async fn start_in(
+        &self,
+        root: &Path,
+        spec: DynoSpec,
+        build: Option<BuildSpec>,
+    ) -> Result<DynoHandle> {
         check_id(&spec.id)?;
-        let state_dir = self.paths.dynos().join(&spec.id);
-        std::fs::create_dir_all(self.paths.dynos())?;
+        let state_dir = root.join(&spec.id);
+        std::fs::create_dir_all(root)?;
         std::fs::create_dir(&state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        if let Some(b) = &build {
+            host::write_atomic(&state_dir.join("build.json"), &serde_json::to_vec(b)?)?;
+        }
         match self.spawn_shim(&spec, &state_dir, None).await {
             Ok(h) => Ok(h),
             Err(e) => {
@@ -324,6 +367,19 @@ impl Runtime {
             }
         }
         Ok(adopted)
+    }
+
+    /// At daemon start: kills and cleans up every build container a previous daemon left (a
+    /// build never outlives the daemon that runs it).
+    pub fn clean_builds(&self) {
+        let Ok(rd) = std::fs::read_dir(self.paths.build_containers()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            tracing::info!(id, "cleaning up a leftover build container");
+            host::clean_dyno(&self.paths, &e.path(), &id, true);
+        }
     }
 
     /// Asks the shim to stop the dyno: SIGTERM to every process of it, SIGKILL after the

@@ -12,7 +12,7 @@
 use super::host;
 use super::stack::{ETC_DIRS, ETC_FILES, USR_LINKS};
 use super::stdio::{self, AttachOptions};
-use super::{DynoExit, DynoHandle, DynoSpec, OutputLine, DYNO_GID, DYNO_UID};
+use super::{BuildSpec, DynoExit, DynoHandle, DynoSpec, OutputLine, DYNO_GID, DYNO_UID};
 use crate::paths::Paths;
 use anyhow::{anyhow, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
@@ -182,6 +182,8 @@ fn signalfd() -> Result<OwnedFd> {
 struct Shim {
     state_dir: PathBuf,
     spec: DynoSpec,
+    /// Set for a build container (`build.json`).
+    build: Option<BuildSpec>,
     paths: Paths,
     rootfs: PathBuf,
     container: Option<Container>,
@@ -205,6 +207,11 @@ impl Shim {
             .and_then(Path::parent)
             .ok_or_else(|| anyhow!("state dir {} is not in a DYNO_HOME", state_dir.display()))?;
         let paths = Paths::new(home)?;
+        let build = match std::fs::read(state_dir.join("build.json")) {
+            Ok(b) => Some(serde_json::from_slice(&b).context("parsing build.json")?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(anyhow::Error::from(e).context("reading build.json")),
+        };
         let log_lines_at_start = std::fs::read_to_string(state_dir.join("shim.log"))
             .map(|s| s.lines().count())
             .unwrap_or(0);
@@ -229,6 +236,7 @@ impl Shim {
             state_dir: state_dir.to_path_buf(),
             rootfs: state_dir.join("rootfs"),
             spec,
+            build,
             paths,
             container: None,
             log_lines_at_start,
@@ -251,19 +259,26 @@ impl Shim {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
         }
         std::fs::create_dir_all(self.paths.containers())?;
-        if !self.spec.slug_dir.join("app").is_dir() {
-            anyhow::bail!("slug dir {} has no app/", self.spec.slug_dir.display());
+        // A dyno's root: its slug over the stack. A build container's: the stack alone (its
+        // `/app` is the build dir, bound read-write).
+        let mut lower = vec![];
+        if self.build.is_none() {
+            if !self.spec.slug_dir.join("app").is_dir() {
+                anyhow::bail!("slug dir {} has no app/", self.spec.slug_dir.display());
+            }
+            lower.push(self.spec.slug_dir.clone());
         }
-        for p in [&self.spec.slug_dir, &self.paths.stack(), &upper, &work] {
+        lower.push(self.paths.stack());
+        for p in lower.iter().chain([&upper, &work]) {
             let s = p.to_string_lossy();
             if s.contains([',', ':', '\\']) {
                 anyhow::bail!("path {s} cannot be used in overlay options");
             }
         }
+        let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
         let opts = format!(
-            "lowerdir={}:{},upperdir={},workdir={}",
-            self.spec.slug_dir.display(),
-            self.paths.stack().display(),
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
             upper.display(),
             work.display()
         );
@@ -280,7 +295,13 @@ impl Shim {
         // The shim's own binary (by inode: valid even if an upgrade replaced the file), bound into
         // the dyno as its init.
         let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-        let mut config = oci_config(&self.spec, &self.paths, &self.rootfs, &exe);
+        let mut config = oci_config(
+            &self.spec,
+            self.build.as_ref(),
+            &self.paths,
+            &self.rootfs,
+            &exe,
+        );
         let tty = self.attach.as_ref().is_some_and(|a| a.tty);
         config["process"]["terminal"] = json!(tty);
         std::fs::write(
@@ -737,9 +758,10 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> serde_json::V
     json!({"destination": dest, "type": typ, "source": source, "options": options})
 }
 
-/// The OCI runtime spec (`config.json`) of a dyno.
+/// The OCI runtime spec (`config.json`) of a dyno (or, with `build`, of a build container).
 pub(crate) fn oci_config(
     spec: &DynoSpec,
+    build: Option<&BuildSpec>,
     paths: &Paths,
     rootfs: &Path,
     exe: &Path,
@@ -816,6 +838,25 @@ pub(crate) fn oci_config(
         &exe.to_string_lossy(),
         &["bind", "ro", "nosuid", "nodev"],
     ));
+    for m in build.map(|b| b.mounts.as_slice()).unwrap_or_default() {
+        let opts: &[&str] = if m.readonly {
+            &["rbind", "ro", "nosuid", "nodev"]
+        } else {
+            &["rbind", "rw", "nosuid", "nodev"]
+        };
+        mounts.push(mount(
+            &m.destination,
+            "bind",
+            &m.source.to_string_lossy(),
+            opts,
+        ));
+    }
+    let args: Vec<&str> = if build.is_some() {
+        // A build step: no `.profile.d` (that is the app's runtime setup, not the build's).
+        vec!["/.dyno/init", "init", "--no-profile", "--", &spec.command]
+    } else {
+        vec!["/.dyno/init", "init", "--", &spec.command]
+    };
 
     let mut memory = json!({ "limit": spec.memory_limit as i64 });
     let memsw = host::cgroup_roots()
@@ -834,7 +875,7 @@ pub(crate) fn oci_config(
         "process": {
             "terminal": false,
             "user": { "uid": DYNO_UID, "gid": DYNO_GID, "additionalGids": [DYNO_GID] },
-            "args": ["/.dyno/init", "init", "--", spec.command],
+            "args": args,
             "env": env,
             "cwd": "/app",
             "capabilities": {

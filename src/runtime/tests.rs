@@ -25,7 +25,11 @@ extern "C" fn dispatch() {
     }
     if args.len() >= 4 && args[1] == b"init" && args[2] == b"--" {
         let cmd = String::from_utf8_lossy(args[3]).into_owned();
-        std::process::exit(init_main(cmd));
+        std::process::exit(init_main(cmd, true));
+    }
+    if args.len() >= 5 && args[1] == b"init" && args[2] == b"--no-profile" && args[3] == b"--" {
+        let cmd = String::from_utf8_lossy(args[4]).into_owned();
+        std::process::exit(init_main(cmd, false));
     }
 }
 
