@@ -371,22 +371,37 @@ fn limits_stop_fork_bombs_and_memory_hogs() {
     let limit =
         cgroup_file(&env, "memory", &hog_id, "memory.limit_in_bytes").expect("hog's memory cgroup");
     assert_eq!(limit, (1024u64 * 1024 * 1024).to_string());
-    let mut failcnt = 0u64;
-    let mut oom_kills = 0u64;
+    // Watch the cgroup's counters closely in a thread of their own: the shim removes the cgroup
+    // right after the kill, so a slow poll could miss them.
+    let cg = format!("/sys/fs/cgroup/memory/dyno/{}/{hog_id}", env.instance);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut failcnt, mut oom_kills) = (0u64, 0u64);
+            let read = |f: &str| std::fs::read_to_string(format!("{cg}/{f}")).ok();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(f) = read("memory.failcnt") {
+                    failcnt = failcnt.max(f.trim().parse().unwrap_or(0));
+                }
+                if let Some(o) = read("memory.oom_control") {
+                    let n = o
+                        .lines()
+                        .find_map(|l| l.strip_prefix("oom_kill "))
+                        .and_then(|n| n.trim().parse().ok());
+                    oom_kills = oom_kills.max(n.unwrap_or(0));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (failcnt, oom_kills)
+        })
+    };
     wait_until(Duration::from_secs(30), || {
-        if let Some(f) = cgroup_file(&env, "memory", &hog_id, "memory.failcnt") {
-            failcnt = failcnt.max(f.parse().unwrap_or(0));
-        }
-        if let Some(o) = cgroup_file(&env, "memory", &hog_id, "memory.oom_control") {
-            let n = o
-                .lines()
-                .find_map(|l| l.strip_prefix("oom_kill "))
-                .and_then(|n| n.parse().ok());
-            oom_kills = oom_kills.max(n.unwrap_or(0));
-        }
         env.logs("probe")
             .contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)")
     });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (failcnt, oom_kills) = watcher.join().unwrap();
     let logs = env.logs("probe");
     assert!(
         logs.contains("heroku[hog.1]: Error R15 (Memory quota vastly exceeded)"),
