@@ -39,7 +39,7 @@ pub struct LogLine {
 impl LogLine {
     pub fn new(source: &str, dyno: &str, message: impl Into<String>) -> Self {
         LogLine {
-            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+            ts: timestamp(chrono::Utc::now()),
             source: source.into(),
             dyno: dyno.into(),
             message: message.into(),
@@ -55,14 +55,64 @@ impl LogLine {
     }
 }
 
+/// `t` as RFC 3339 with microseconds (`2026-11-23T17:05:02.123456+00:00`), exactly as chrono's
+/// `to_rfc3339_opts(Micros, false)` writes it, but with the date and time up to the second
+/// formatted once per second and thread: the router stamps a line per request.
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    thread_local! {
+        static PREFIX: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let micros = t.timestamp_subsec_micros();
+    if micros >= 1_000_000 || !(0..=9999).contains(&t.year()) {
+        // Leap seconds and years chrono writes differently: its own formatting.
+        return t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    }
+    PREFIX.with(|p| {
+        let mut p = p.borrow_mut();
+        let secs = t.timestamp();
+        if p.0 != secs {
+            p.1.clear();
+            let _ = std::fmt::Write::write_fmt(
+                &mut p.1,
+                format_args!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                ),
+            );
+            p.0 = secs;
+        }
+        let mut s = String::with_capacity(32);
+        s.push_str(&p.1);
+        let mut digits = [b'0'; 6];
+        let mut m = micros;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        s.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+        s.push_str("+00:00");
+        s
+    })
+}
+
 struct AppLog {
+    /// The app's name, shared with the history writer's messages.
+    name: std::sync::Arc<str>,
     history: VecDeque<LogLine>,
     tx: broadcast::Sender<LogLine>,
 }
 
 /// Messages to the history writer thread.
 enum DiskMsg {
-    Line(String, LogLine),
+    Line(std::sync::Arc<str>, LogLine),
     Forget(String),
     Rename(String, String),
     Flush(mpsc::Sender<()>),
@@ -72,7 +122,7 @@ enum DiskMsg {
 pub struct Logs {
     apps: Mutex<HashMap<String, AppLog>>,
     /// Where history is kept, and the writer thread's queue; `None` keeps it in memory only.
-    disk: Option<(PathBuf, Mutex<mpsc::Sender<DiskMsg>>)>,
+    disk: Option<(PathBuf, mpsc::Sender<DiskMsg>)>,
 }
 
 impl Logs {
@@ -86,13 +136,18 @@ impl Logs {
             .spawn(move || history_writer(&d, rx))?;
         Ok(Logs {
             apps: Mutex::default(),
-            disk: Some((dir.to_path_buf(), Mutex::new(tx))),
+            disk: Some((dir.to_path_buf(), tx)),
         })
     }
 
     fn with_app<T>(&self, app: &str, f: impl FnOnce(&mut AppLog) -> T) -> T {
         let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        // Looked up first: the key is only allocated for a new app.
+        if let Some(entry) = apps.get_mut(app) {
+            return f(entry);
+        }
         let entry = apps.entry(app.to_string()).or_insert_with(|| AppLog {
+            name: app.into(),
             history: match &self.disk {
                 Some((dir, _)) => load_history(dir, app),
                 None => VecDeque::with_capacity(64),
@@ -104,7 +159,7 @@ impl Logs {
 
     fn to_disk(&self, msg: DiskMsg) {
         if let Some((_, tx)) = &self.disk {
-            let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(msg);
+            let _ = tx.send(msg);
         }
     }
 
@@ -126,15 +181,34 @@ impl Logs {
     }
 
     fn push_one(&self, app: &str, line: LogLine) {
-        if self.disk.is_some() {
-            self.to_disk(DiskMsg::Line(app.to_string(), line.clone()));
-        }
         self.with_app(app, |a| {
-            if a.history.len() == HISTORY {
-                a.history.pop_front();
+            // The line evicted from the history, if any, is reused for the copy that goes to
+            // disk (its strings keep their capacity).
+            let evicted = if a.history.len() == HISTORY {
+                a.history.pop_front()
+            } else {
+                None
+            };
+            if let Some((_, tx)) = &self.disk {
+                let copy = match evicted {
+                    Some(mut old) => {
+                        old.ts.clone_from(&line.ts);
+                        old.source.clone_from(&line.source);
+                        old.dyno.clone_from(&line.dyno);
+                        old.message.clone_from(&line.message);
+                        old
+                    }
+                    None => line.clone(),
+                };
+                let _ = tx.send(DiskMsg::Line(a.name.clone(), copy));
             }
-            a.history.push_back(line.clone());
-            let _ = a.tx.send(line);
+            // Nobody listening (checked under the lock `subscribe` takes): no copy to send.
+            if a.tx.receiver_count() == 0 {
+                a.history.push_back(line);
+            } else {
+                a.history.push_back(line.clone());
+                let _ = a.tx.send(line);
+            }
         });
     }
 
@@ -260,18 +334,19 @@ fn history_writer(dir: &Path, rx: mpsc::Receiver<DiskMsg>) {
     while let Some(m) = msg {
         match m {
             DiskMsg::Line(app, line) => {
-                if !files.contains_key(&app) {
-                    match open(&app) {
+                let app: &str = &app;
+                if !files.contains_key(app) {
+                    match open(app) {
                         Ok(o) => {
-                            files.insert(app.clone(), o);
+                            files.insert(app.to_string(), o);
                         }
                         Err(e) => tracing::warn!(app, "log history: {e}"),
                     }
                 }
-                if let Some(o) = files.get_mut(&app) {
+                if let Some(o) = files.get_mut(app) {
                     if o.lines >= ROTATE_AT {
                         let _ = o.w.flush();
-                        let (old, cur) = history_files(dir, &app);
+                        let (old, cur) = history_files(dir, app);
                         let _ = std::fs::rename(&cur, &old);
                         // A fresh file: its writer and buffer are reused, nothing to count.
                         match std::fs::OpenOptions::new()
@@ -285,12 +360,12 @@ fn history_writer(dir: &Path, rx: mpsc::Receiver<DiskMsg>) {
                             }
                             Err(e) => {
                                 tracing::warn!(app, "log history: {e}");
-                                files.remove(&app);
+                                files.remove(app);
                             }
                         }
                     }
                 }
-                if let Some(o) = files.get_mut(&app) {
+                if let Some(o) = files.get_mut(app) {
                     if serde_json::to_writer(&mut o.w, &line).is_ok() {
                         let _ = o.w.write_all(b"\n");
                         o.lines += 1;
@@ -417,6 +492,31 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= MAX_LINE));
         assert_eq!(parts.concat(), s);
+    }
+
+    #[test]
+    fn timestamps_as_chrono_writes_them() {
+        use chrono::TimeZone;
+        for (secs, nanos) in [
+            (0, 0),
+            (1_795_453_502, 123_456_789),
+            (1_795_453_502, 999_999_999),
+            (1_795_453_503, 1_000),
+            (951_782_400, 500_000), // 2000-02-29
+        ] {
+            let t = chrono::Utc.timestamp_opt(secs, nanos).unwrap();
+            assert_eq!(
+                timestamp(t),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+            );
+        }
+        let l = LogLine::new("heroku", "router", "x");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&l.ts).is_ok(),
+            "{}",
+            l.ts
+        );
+        assert!(l.ts.ends_with("+00:00") && l.ts.len() == 32, "{}", l.ts);
     }
 
     #[test]
