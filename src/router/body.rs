@@ -34,7 +34,7 @@ enum Kind {
 /// What is needed to write the log line (and give the connection back) once the body is over.
 pub(crate) struct PendingLog {
     pub log: RouterLog,
-    pub info: ReqInfo,
+    pub info: Arc<ReqInfo>,
     pub dyno: String,
     pub connect_ms: u64,
     pub sent_at: Instant,

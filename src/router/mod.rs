@@ -97,8 +97,13 @@ impl RouteTable {
 
     /// The app a Host header names: `<app>.localhost[:port]` or a custom domain.
     pub fn app_for_host(&self, host: &str) -> Option<String> {
-        if let Some(app) = app_for_host(host) {
-            return Some(app);
+        self.app_for_lower_host(&host.trim().to_ascii_lowercase())
+    }
+
+    /// [`Self::app_for_host`] for a host already trimmed and lowercased.
+    fn app_for_lower_host(&self, host: &str) -> Option<String> {
+        if let Some(app) = app_for_lower_host(host) {
+            return Some(app.to_string());
         }
         let name = strip_port(host);
         let domains = self.domains.read().unwrap_or_else(|e| e.into_inner());
@@ -267,7 +272,7 @@ async fn serve_any(
             table: table.clone(),
             log: log.clone(),
             config: config.clone(),
-            port,
+            port_header: HeaderValue::from(port),
             proto: if tls.is_some() { "https" } else { "http" },
             pool: Arc::new(Pool::new(
                 config.max_idle_per_backend,
@@ -388,7 +393,7 @@ struct Router {
     log: RouterLog,
     config: RouterConfig,
     /// The listener's port (X-Forwarded-Port).
-    port: u16,
+    port_header: HeaderValue,
     /// `http` or `https` (X-Forwarded-Proto, the log line's `protocol=`).
     proto: &'static str,
     pool: Arc<Pool>,
@@ -428,22 +433,29 @@ impl ReqInfo {
                 let _ = write!(s, "at=error code={code} desc=\"{desc}\" ");
             }
         }
-        let ms = |v: Option<u64>| v.map(|v| format!("{v}ms")).unwrap_or_default();
         let _ = write!(
             s,
-            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
+            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect=",
             self.method,
             self.path,
             self.host,
             self.request_id,
             self.fwd,
             f.dyno.unwrap_or(""),
-            ms(f.connect),
-            ms(f.service),
-            f.status,
-            f.bytes.map(|b| b.to_string()).unwrap_or_default(),
-            self.protocol,
         );
+        if let Some(v) = f.connect {
+            let _ = write!(s, "{v}ms");
+        }
+        s.push_str(" service=");
+        if let Some(v) = f.service {
+            let _ = write!(s, "{v}ms");
+        }
+        let _ = write!(s, " status={} bytes=", f.status);
+        if let Some(b) = f.bytes {
+            let _ = write!(s, "{b}");
+        }
+        s.push_str(" protocol=");
+        s.push_str(self.protocol);
         s
     }
 }
@@ -459,7 +471,7 @@ struct Progress {
 /// waiting: hyper then drops the request's future, and this with it.
 struct InterruptGuard {
     log: RouterLog,
-    info: ReqInfo,
+    info: Arc<ReqInfo>,
     progress: Progress,
     started: Instant,
     armed: bool,
@@ -496,10 +508,14 @@ impl Router {
         let router = self.clone();
         let slot: Slot = Arc::default();
         let conn_slot = slot.clone();
+        let client = Arc::new(Peer {
+            ip: peer.ip().to_canonical().to_string(),
+        });
         let svc = service_fn(move |req| {
             let router = router.clone();
             let slot = conn_slot.clone();
-            async move { Ok::<_, Infallible>(router.handle(req, peer, slot).await) }
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(router.handle(req, &client, slot).await) }
         });
         let mut builder = http1::Builder::new();
         builder
@@ -523,15 +539,15 @@ impl Router {
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         slot: Slot,
     ) -> Response<RouterBody> {
         let host = request_host(&req);
-        let Some(app) = self.table.app_for_host(&host) else {
+        let Some(app) = self.table.app_for_lower_host(&host) else {
             return not_found();
         };
         self.table.touch(&app);
-        let info = ReqInfo {
+        let info = Arc::new(ReqInfo {
             app,
             method: req.method().as_str().to_string(),
             path: log_path(req.uri()),
@@ -539,10 +555,10 @@ impl Router {
             request_id: request_id(req.headers()),
             fwd: forwarded_for(req.headers(), peer),
             protocol: self.proto,
-        };
+        });
         let mut guard = InterruptGuard {
             log: self.log.clone(),
-            info: info.clone(),
+            info: Arc::clone(&info),
             progress: Progress::default(),
             started: Instant::now(),
             armed: true,
@@ -556,7 +572,7 @@ impl Router {
     async fn route(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
-        info: &ReqInfo,
+        info: &Arc<ReqInfo>,
         progress: &mut Progress,
         slot: Slot,
     ) -> Response<RouterBody> {
@@ -592,17 +608,19 @@ impl Router {
         let resend =
             (body.is_end_stream() && parts.method.is_idempotent()).then(|| copy_parts(&parts));
         let client_idle = Arc::new(AtomicBool::new(false));
-        let body =
-            body::ClientBody::new(body, self.config.client_idle_timeout, client_idle.clone());
-        let mut up_req = Request::from_parts(parts, body.boxed());
+        let body = if body.is_end_stream() {
+            // Nothing to stream (and no idle window to watch).
+            empty_body()
+        } else {
+            body::ClientBody::new(body, self.config.client_idle_timeout, client_idle.clone())
+                .boxed()
+        };
+        let mut up_req = Request::from_parts(parts, body);
 
-        // Pick a dyno (round robin); on a connect failure try the next one, once.
-        let n = backends.len();
-        let first = self.next_index(&info.app);
+        // The dyno picked round robin; on a connect failure the next one, once.
         let mut failure = None;
         let mut chosen = None;
-        for i in 0..n.min(2) {
-            let b = &backends[(first + i) % n];
+        for b in &backends {
             let t = Instant::now();
             let kept = {
                 let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -759,7 +777,7 @@ impl Router {
         strip_hop_by_hop(&mut parts.headers);
         let pending = PendingLog {
             log: self.log.clone(),
-            info: info.clone(),
+            info: Arc::clone(info),
             dyno: backend.dyno.clone(),
             connect_ms,
             sent_at,
@@ -773,7 +791,8 @@ impl Router {
         )
     }
 
-    /// The app's up backends, holding the request while the app boots (or wakes from idle).
+    /// The app's up backends this request may try (the next one round robin, then the one after
+    /// it), holding the request while the app boots (or wakes from idle).
     async fn wait_for_backends(&self, app: &str, request_id: &str) -> Result<Vec<Backend>, Wait> {
         let deadline = Instant::now() + self.config.boot_timeout;
         let mut woken = false;
@@ -786,7 +805,13 @@ impl Router {
                     None => return Err(Wait::NoSuchApp),
                     Some(r) if r.idle => true,
                     Some(r) if r.web_quantity == 0 => return Err(Wait::Error(H14)),
-                    Some(r) if !r.backends.is_empty() => return Ok(r.backends.clone()),
+                    Some(r) if !r.backends.is_empty() => {
+                        // The ones this request may try: round robin, and the next on failure.
+                        let n = r.backends.len();
+                        let first = self.next_index(app);
+                        let tried = (0..n.min(2)).map(|i| r.backends[(first + i) % n].clone());
+                        return Ok(tried.collect());
+                    }
                     Some(r) if r.crashed => return Err(Wait::Error(H10)),
                     Some(_) => false,
                 }
@@ -845,26 +870,48 @@ impl Router {
             h.insert(header::UPGRADE, p);
             h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        let set = |h: &mut HeaderMap, name: &'static str, value: String| {
-            if let Ok(v) = HeaderValue::from_str(&value) {
+        let set = |h: &mut HeaderMap, name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
                 h.insert(HeaderName::from_static(name), v);
             }
         };
-        set(h, "x-forwarded-for", info.fwd.clone());
-        set(h, "x-forwarded-proto", self.proto.into());
-        set(h, "x-forwarded-port", self.port.to_string());
-        set(h, "x-request-id", info.request_id.clone());
-        set(h, "x-request-start", unix_ms().to_string());
-        let via = match via {
-            Some(v) => format!("{v}, 1.1 dyno"),
-            None => "1.1 dyno".into(),
-        };
-        set(h, "via", via);
-        parts.uri = parts
-            .uri
-            .path_and_query()
-            .and_then(|pq| Uri::try_from(pq.as_str()).ok())
-            .unwrap_or_else(|| Uri::from_static("/"));
+        set(h, "x-forwarded-for", &info.fwd);
+        h.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static(self.proto),
+        );
+        h.insert(
+            HeaderName::from_static("x-forwarded-port"),
+            self.port_header.clone(),
+        );
+        // The client's own (valid) id, when it sent just that one, is already there as is.
+        let mut ids = h.get_all("x-request-id").iter();
+        let kept = ids.next().map(HeaderValue::as_bytes) == Some(info.request_id.as_bytes())
+            && ids.next().is_none();
+        if !kept {
+            set(h, "x-request-id", &info.request_id);
+        }
+        h.insert(
+            HeaderName::from_static("x-request-start"),
+            HeaderValue::from(unix_ms()),
+        );
+        match via {
+            Some(v) => set(h, "via", &format!("{v}, 1.1 dyno")),
+            None => {
+                h.insert(header::VIA, HeaderValue::from_static("1.1 dyno"));
+            }
+        }
+        // Origin form (`/path?query`) already; an absolute-form target loses its authority.
+        if parts.uri.scheme().is_some()
+            || parts.uri.authority().is_some()
+            || parts.uri.path_and_query().is_none()
+        {
+            parts.uri = parts
+                .uri
+                .path_and_query()
+                .and_then(|pq| Uri::try_from(pq.as_str()).ok())
+                .unwrap_or_else(|| Uri::from_static("/"));
+        }
         parts.version = Version::HTTP_11;
         Request::from_parts(parts, body)
     }
@@ -927,8 +974,7 @@ fn request_host<B>(req: &Request<B>) -> String {
     req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase()
@@ -945,15 +991,20 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// `<app>.localhost[:port]` → `<app>`.
+#[cfg(test)]
 pub(crate) fn app_for_host(host: &str) -> Option<String> {
-    let host = host.trim().to_ascii_lowercase();
-    let name = strip_port(&host);
+    app_for_lower_host(&host.trim().to_ascii_lowercase()).map(str::to_string)
+}
+
+/// [`app_for_host`] for a host already trimmed and lowercased.
+fn app_for_lower_host(host: &str) -> Option<&str> {
+    let name = strip_port(host);
     let app = name.strip_suffix(".localhost")?;
     let valid = !app.is_empty()
         && app
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    valid.then(|| app.to_string())
+    valid.then_some(app)
 }
 
 fn sanitize(s: &str) -> String {
@@ -979,9 +1030,15 @@ fn joined(h: &HeaderMap, name: HeaderName) -> Option<String> {
     (!values.is_empty()).then(|| values.join(", "))
 }
 
+/// A client connection's peer, as its requests' headers and log lines show it.
+struct Peer {
+    /// The client's address (X-Forwarded-For, `fwd=`).
+    ip: String,
+}
+
 /// X-Forwarded-For with the client's address appended.
-fn forwarded_for(h: &HeaderMap, peer: SocketAddr) -> String {
-    let ip = peer.ip().to_canonical().to_string();
+fn forwarded_for(h: &HeaderMap, peer: &Peer) -> String {
+    let ip = peer.ip.clone();
     match joined(h, HeaderName::from_static("x-forwarded-for")) {
         Some(prev) => {
             let mut hops: Vec<String> = prev
