@@ -964,6 +964,10 @@ const DRAIN_BATCH: usize = 2000;
 /// kept in the state dir so a restarted daemon neither loses nor repeats lines).
 fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offset: u64) -> u64 {
     let path = Runtime::output_path(handle);
+    // Polled every 50 ms per dyno: nothing new costs one stat, not an open and a store query.
+    if std::fs::metadata(&path).map_or(true, |m| m.len() <= offset) {
+        return offset;
+    }
     let Ok(mut f) = std::fs::File::open(&path) else {
         return offset;
     };
