@@ -9,6 +9,7 @@
 //! wake callback while the request waits. `tls` adds the optional HTTPS listener.
 
 mod body;
+mod h1;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -35,7 +36,7 @@ use rand::RngCore;
 
 use body::PendingLog;
 pub use body::RouterBody;
-use pool::{ConnectError, Pool, Slot};
+use pool::{ConnectError, Pool, Slot, StreamPool};
 
 /// One web dyno that is `up` and takes requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +198,9 @@ pub struct RouterConfig {
     pub max_idle_per_backend: usize,
     /// An idle connection to a dyno older than this is not reused (servers close idle ones).
     pub pool_idle_timeout: Duration,
+    /// Serve ordinary HTTP/1.1 requests on the fast path (`h1`); `false` sends every
+    /// connection through hyper (for A/B benchmarks and tests of the hyper path).
+    pub fast_path: bool,
 }
 
 impl Default for RouterConfig {
@@ -214,6 +218,7 @@ impl Default for RouterConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_idle_per_backend: 128,
             pool_idle_timeout: Duration::from_millis(1500),
+            fast_path: true,
         }
     }
 }
@@ -279,6 +284,11 @@ async fn serve_any(
                 config.pool_idle_timeout,
                 config.connect_timeout,
             )),
+            streams: StreamPool::new(
+                config.max_idle_per_backend,
+                config.pool_idle_timeout,
+                config.connect_timeout,
+            ),
             rr: rr.clone(),
         });
         let (tls, slots, mut stop, fail) =
@@ -344,7 +354,7 @@ async fn accept_loop(
         match &tls {
             None => {
                 tokio::spawn(async move {
-                    router.serve_connection(stream, peer).await;
+                    router.serve_client(stream, peer).await;
                     drop(slot);
                 });
             }
@@ -358,7 +368,7 @@ async fn accept_loop(
                     )
                     .await;
                     match hs {
-                        Ok(Ok(s)) => router.serve_connection(s, peer).await,
+                        Ok(Ok(s)) => router.serve_client(s, peer).await,
                         Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
                         Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
                     }
@@ -381,6 +391,7 @@ pub(crate) const H12: HCode = HCode("H12", "Request timeout");
 pub(crate) const H13: HCode = HCode("H13", "Connection closed without response");
 pub(crate) const H14: HCode = HCode("H14", "No web processes running");
 pub(crate) const H15: HCode = HCode("H15", "Idle connection");
+pub(crate) const H17: HCode = HCode("H17", "Poorly formatted HTTP response");
 pub(crate) const H18: HCode = HCode("H18", "Server Request Interrupted");
 pub(crate) const H19: HCode = HCode("H19", "Backend connection timeout");
 pub(crate) const H20: HCode = HCode("H20", "App boot timeout");
@@ -397,6 +408,8 @@ struct Router {
     /// `http` or `https` (X-Forwarded-Proto, the log line's `protocol=`).
     proto: &'static str,
     pool: Arc<Pool>,
+    /// The fast path's kept-alive dyno connections.
+    streams: StreamPool,
     /// Round-robin counters per app.
     rr: Arc<RwLock<HashMap<String, Arc<AtomicUsize>>>>,
 }
@@ -501,6 +514,18 @@ enum Wait {
 }
 
 impl Router {
+    /// Serves a client connection: the fast path, which hands unusual requests to hyper.
+    async fn serve_client<S>(self: Arc<Self>, stream: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        if self.config.fast_path {
+            h1::serve(self, stream, peer).await
+        } else {
+            self.serve_connection(stream, peer).await
+        }
+    }
+
     async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -553,7 +578,10 @@ impl Router {
             path: log_path(req.uri()),
             host: sanitize(&host),
             request_id: request_id(req.headers()),
-            fwd: forwarded_for(req.headers(), peer),
+            fwd: forwarded_for(
+                joined(req.headers(), HeaderName::from_static("x-forwarded-for")),
+                peer,
+            ),
             protocol: self.proto,
         });
         let mut guard = InterruptGuard {
@@ -916,6 +944,17 @@ impl Router {
         Request::from_parts(parts, body)
     }
 
+    /// The H-code for a dyno that could not be connected to.
+    fn connect_code(&self, backend: &Backend, e: ConnectError) -> HCode {
+        match e {
+            ConnectError::Timeout => H19,
+            ConnectError::Failed(msg) => {
+                tracing::debug!(dyno = %backend.dyno, "connect failed: {msg}");
+                H10
+            }
+        }
+    }
+
     fn connect_error(
         &self,
         info: &ReqInfo,
@@ -923,13 +962,7 @@ impl Router {
         e: ConnectError,
         t: Duration,
     ) -> Response<RouterBody> {
-        let code = match e {
-            ConnectError::Timeout => H19,
-            ConnectError::Failed(msg) => {
-                tracing::debug!(dyno = %backend.dyno, "connect failed: {msg}");
-                H10
-            }
-        };
+        let code = self.connect_code(backend, e);
         self.error(
             info,
             code,
@@ -945,8 +978,12 @@ impl Router {
 
     /// Logs an error line and returns the 503 error page.
     fn error(&self, info: &ReqInfo, code: HCode, f: LogFields) -> Response<RouterBody> {
-        (self.log)(&info.app, info.line(Some(code), &f));
+        self.log_error(info, code, &f);
         error_page(StatusCode::SERVICE_UNAVAILABLE, code)
+    }
+
+    fn log_error(&self, info: &ReqInfo, code: HCode, f: &LogFields) {
+        (self.log)(&info.app, info.line(Some(code), f));
     }
 }
 
@@ -1036,10 +1073,10 @@ struct Peer {
     ip: String,
 }
 
-/// X-Forwarded-For with the client's address appended.
-fn forwarded_for(h: &HeaderMap, peer: &Peer) -> String {
+/// X-Forwarded-For (the client's values, joined) with the client's address appended.
+fn forwarded_for(prev: Option<String>, peer: &Peer) -> String {
     let ip = peer.ip.clone();
-    match joined(h, HeaderName::from_static("x-forwarded-for")) {
+    match prev {
         Some(prev) => {
             let mut hops: Vec<String> = prev
                 .split(',')
@@ -1055,12 +1092,15 @@ fn forwarded_for(h: &HeaderMap, peer: &Peer) -> String {
 
 /// The client's X-Request-Id if valid (20–200 of `[A-Za-z0-9+=/-]`), else a new one.
 pub(crate) fn request_id(h: &HeaderMap) -> String {
-    if let Some(id) = h.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        if valid_request_id(id) {
-            return id.to_string();
-        }
+    request_id_from(h.get("x-request-id").and_then(|v| v.to_str().ok()))
+}
+
+/// The client's id if it is valid, else a new one.
+pub(crate) fn request_id_from(id: Option<&str>) -> String {
+    match id {
+        Some(id) if valid_request_id(id) => id.to_string(),
+        _ => new_request_id(),
     }
-    new_request_id()
 }
 
 pub(crate) fn valid_request_id(id: &str) -> bool {
@@ -1140,7 +1180,13 @@ fn html_response(status: StatusCode, html: String) -> Response<RouterBody> {
 }
 
 fn not_found() -> Response<RouterBody> {
-    html_response(
+    let (status, html) = not_found_page();
+    html_response(status, html)
+}
+
+/// The page for a host that names no app.
+fn not_found_page() -> (StatusCode, String) {
+    (
         StatusCode::NOT_FOUND,
         page(
             "No such app",
@@ -1150,16 +1196,18 @@ fn not_found() -> Response<RouterBody> {
 }
 
 fn error_page(status: StatusCode, code: HCode) -> Response<RouterBody> {
+    html_response(status, error_html(code))
+}
+
+/// The page served with an H-code error.
+fn error_html(code: HCode) -> String {
     let HCode(code, desc) = code;
-    html_response(
-        status,
-        page(
-            "Application Error",
-            &format!(
-                "An error occurred in the application and your page could not be served \
-                 ({code}: {desc}). If you are the application owner, check your logs for details: \
-                 <code>dyno logs --tail</code>"
-            ),
+    page(
+        "Application Error",
+        &format!(
+            "An error occurred in the application and your page could not be served \
+             ({code}: {desc}). If you are the application owner, check your logs for details: \
+             <code>dyno logs --tail</code>"
         ),
     )
 }

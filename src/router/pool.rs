@@ -90,13 +90,7 @@ impl Pool {
 
     /// Opens a new connection to `addr` (never from the pool).
     pub async fn connect(&self, addr: SocketAddr) -> Result<SendRequest<UpBody>, ConnectError> {
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => return Err(ConnectError::Timeout),
-                Ok(Err(e)) => return Err(ConnectError::Failed(e.to_string())),
-                Ok(Ok(s)) => s,
-            };
-        let _ = stream.set_nodelay(true);
+        let stream = connect_tcp(addr, self.connect_timeout).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ConnectError::Failed(e.to_string()))?;
@@ -135,5 +129,75 @@ impl Pool {
                 put(sender);
             }
         });
+    }
+}
+
+/// Opens a TCP connection to a dyno within `timeout`.
+pub(crate) async fn connect_tcp(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(ConnectError::Timeout),
+        Ok(Err(e)) => Err(ConnectError::Failed(e.to_string())),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// Idle kept-alive dyno connections of the fast path (`h1`), as plain sockets at a message
+/// boundary; per router worker, like [`Pool`].
+pub(crate) struct StreamPool {
+    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, TcpStream)>>>,
+    max_idle_per_backend: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl StreamPool {
+    pub fn new(
+        max_idle_per_backend: usize,
+        idle_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
+        StreamPool {
+            idle: Mutex::new(HashMap::new()),
+            max_idle_per_backend,
+            idle_timeout,
+            connect_timeout,
+        }
+    }
+
+    /// The most recently idled connection to `addr` that is young enough.
+    pub fn checkout(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&addr)?;
+        let mut found = None;
+        while let Some((since, s)) = list.pop() {
+            if since.elapsed() < self.idle_timeout {
+                found = Some(s);
+                break;
+            }
+        }
+        if list.is_empty() {
+            idle.remove(&addr);
+        }
+        found
+    }
+
+    pub fn checkin(&self, addr: SocketAddr, s: TcpStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(addr).or_default();
+        let now = Instant::now();
+        list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
+        if list.len() < self.max_idle_per_backend {
+            list.push((now, s));
+        }
+    }
+
+    pub async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
+        connect_tcp(addr, self.connect_timeout).await
     }
 }
