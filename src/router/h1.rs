@@ -99,6 +99,8 @@ struct Head {
     request_id: String,
     fwd: String,
     body_len: u64,
+    /// The body is chunked (passed through as it is; `body_len` is 0).
+    chunked: bool,
     /// The client asked to close after this exchange.
     close: bool,
     is_head: bool,
@@ -227,7 +229,7 @@ impl Client {
         // 4. The request: its head (with a small body that is all here) in one write, then the
         //    rest of the body as the client sends it; then the response head (H12, H13).
         let in_buf = (self.buf.len() as u64).min(head.body_len) as usize;
-        let whole = in_buf as u64 == head.body_len && in_buf <= COALESCE;
+        let whole = !head.chunked && in_buf as u64 == head.body_len && in_buf <= COALESCE;
         if whole {
             self.out.extend_from_slice(&self.buf[..in_buf]);
             self.buf.advance(in_buf);
@@ -236,7 +238,7 @@ impl Client {
         let sent_at = Instant::now();
         loop {
             if up.write_all(&self.out).await.is_ok() && !whole {
-                match self.send_body(io, &mut up, head.body_len).await {
+                match self.send_body(io, &mut up, &head).await {
                     BodyEnd::Done => {}
                     // Its answer may still come; the client's unread body ends the connection.
                     BodyEnd::Upstream => close = true,
@@ -323,16 +325,33 @@ impl Client {
         Ok((self.router.streams.connect(addr).await?, false))
     }
 
-    /// Sends the rest of a Content-Length request body, the part in `buf` first, bounded by the
-    /// client idle window (H28).
-    async fn send_body<S>(&mut self, io: &mut S, up: &mut TcpStream, len: u64) -> BodyEnd
+    /// Sends the rest of a request body (Content-Length or chunked), the part in `buf` first,
+    /// bounded by the client idle window (H28).
+    async fn send_body<S>(&mut self, io: &mut S, up: &mut TcpStream, head: &Head) -> BodyEnd
     where
         S: AsyncRead + Unpin,
     {
         let idle = self.router.config.client_idle_timeout;
-        let mut left = len;
+        let mut chunked = head.chunked.then(Chunked::default);
+        let mut left = if head.chunked {
+            u64::MAX
+        } else {
+            head.body_len
+        };
         loop {
-            let n = (self.buf.len() as u64).min(left) as usize;
+            let n = match &mut chunked {
+                Some(c) => match c.feed(&self.buf) {
+                    Ok((n, _, done)) => {
+                        if done {
+                            left = n as u64;
+                        }
+                        n
+                    }
+                    // Broken framing: the dyno gets what made sense, the client no answer.
+                    Err(()) => return BodyEnd::ClientGone,
+                },
+                None => (self.buf.len() as u64).min(left) as usize,
+            };
             if n > 0 {
                 if up.write_all(&self.buf[..n]).await.is_err() {
                     return BodyEnd::Upstream;
@@ -592,7 +611,7 @@ impl Client {
         S: AsyncWrite + Unpin,
     {
         // An unread request body can't be skipped safely: close after the page.
-        let close = head.close || head.body_len > self.buf.len() as u64;
+        let close = head.close || head.chunked || head.body_len > self.buf.len() as u64;
         if !close {
             self.buf.advance(head.body_len as usize);
         }
@@ -731,6 +750,7 @@ fn parse_request(
     let tokens = connection_tokens(req.headers);
     let mut host = None;
     let mut body_len = None;
+    let mut chunked = false;
     let mut ids = 0;
     let mut client_id = None;
     let mut xff: Option<String> = None;
@@ -750,10 +770,13 @@ fn parse_request(
                 return Parsed::Unusual;
             }
             body_len = Some(v);
-        } else if n.eq_ignore_ascii_case("transfer-encoding")
-            || n.eq_ignore_ascii_case("upgrade")
-            || n.eq_ignore_ascii_case("expect")
-        {
+        } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            // Only plain `chunked` (passed through); anything else is hyper's to judge.
+            if chunked || !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Parsed::Unusual;
+            }
+            chunked = true;
+        } else if n.eq_ignore_ascii_case("upgrade") || n.eq_ignore_ascii_case("expect") {
             return Parsed::Unusual;
         } else if n.eq_ignore_ascii_case("x-request-id") {
             ids += 1;
@@ -767,6 +790,10 @@ fn parse_request(
     let Some(host_raw) = host.and_then(|h| std::str::from_utf8(h).ok()) else {
         return Parsed::Unusual;
     };
+    if chunked && body_len.is_some() {
+        // Both framings at once: how requests get smuggled. hyper rejects it.
+        return Parsed::Unusual;
+    }
     let request_id = request_id_from(if ids == 1 { client_id } else { None });
     let fwd = forwarded_for(xff, peer);
 
@@ -811,6 +838,7 @@ fn parse_request(
         request_id,
         fwd,
         body_len: body_len.unwrap_or(0),
+        chunked,
         close: tokens.iter().any(|t| t == "close"),
         is_head: method == "HEAD",
         idempotent: matches!(
@@ -1102,7 +1130,8 @@ mod tests {
         for req in [
             &b"GET / HTTP/1.0\r\nHost: a.localhost\r\n\r\n"[..],
             b"GET http://a.localhost/ HTTP/1.1\r\nHost: a.localhost\r\n\r\n",
-            b"POST / HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a.localhost\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             b"POST / HTTP/1.1\r\nHost: a.localhost\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
             b"POST / HTTP/1.1\r\nHost: a.localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",

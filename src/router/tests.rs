@@ -1121,3 +1121,191 @@ async fn custom_domains_and_idle_apps_wake() {
         );
     });
 }
+
+/// A dyno speaking raw HTTP: answers every request head it reads with `answer` (then closes the
+/// connection when `close_after`).
+async fn raw_upstream(answer: &'static [u8], close_after: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if s.write_all(answer).await.is_err() || close_after {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Reads from `s` until `want` responses' worth of `marker` were seen (or EOF).
+async fn read_until_count(s: &mut TcpStream, marker: &str, want: usize) -> String {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while String::from_utf8_lossy(&out).matches(marker).count() < want {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let (router, logs) = start_router(table, test_config()).await;
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(
+            b"GET /headers?n=1 HTTP/1.1\r\nHost: hello.localhost\r\n\r\n\
+              POST /echo HTTP/1.1\r\nHost: hello.localhost\r\nContent-Length: 5\r\n\r\nhello\
+              GET /headers?n=3 HTTP/1.1\r\nHost: hello.localhost\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let out = read_until_count(&mut s, "HTTP/1.1 200", 3).await;
+        let (one, two, three) = (
+            out.find("path: /headers?n=1").unwrap(),
+            out.find(&format!("5 {}", checksum(b"hello"))).unwrap(),
+            out.find("path: /headers?n=3").unwrap(),
+        );
+        assert!(one < two && two < three, "{out}");
+        let logs = wait_logs(&logs, 3).await;
+        let methods: Vec<_> = logs
+            .iter()
+            .map(|l| field_map(&l.1)["method"].clone())
+            .collect();
+        assert_eq!(methods, ["GET", "POST", "GET"]);
+    });
+}
+
+#[tokio::test]
+async fn head_http10_and_chunked_uploads_are_served() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let (router, logs) = start_router(table, test_config()).await;
+
+        // HEAD: the head only, and the connection goes on.
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"HEAD / HTTP/1.1\r\nHost: hello.localhost\r\n\r\nGET / HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let out = read_until_count(&mut s, "hello-web", 1).await;
+        assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
+        assert_eq!(out.matches("hello-web").count(), 1, "{out}");
+
+        // HTTP/1.0 (hyper's path): answered, then closed.
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\nHost: hello.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"),
+            "{out}"
+        );
+        assert!(out.ends_with("hello-web"), "{out}");
+
+        // A chunked upload written by hand, in pieces, then a second request on the connection.
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"POST /echo HTTP/1.1\r\nHost: hello.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        s.write_all(b"4;x=y\r\ndefg\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let out = read_until_count(&mut s, "hello-web", 1).await;
+        assert!(
+            out.contains(&format!("7 {}", checksum(b"abcdefg"))),
+            "{out}"
+        );
+        assert_eq!(logs.lock().unwrap().len() >= 3, true);
+    });
+}
+
+#[tokio::test]
+async fn close_delimited_and_malformed_responses() {
+    bounded!(async {
+        let table = RouteTable::default();
+        // No Content-Length, no chunking: the body ends when the dyno closes.
+        let eof = raw_upstream(b"HTTP/1.1 200 OK\r\nX-Kind: eof\r\n\r\nuntil the end", true).await;
+        let bad = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n", false).await;
+        let garbage = raw_upstream(b"hello there\r\n\r\n", false).await;
+        table.set("eof", route(vec![backend("web.1", eof)]));
+        table.set("bad", route(vec![backend("web.1", bad)]));
+        table.set("garbage", route(vec![backend("web.1", garbage)]));
+        let (router, logs) = start_router(table, test_config()).await;
+
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: eof.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.to_ascii_lowercase().contains("connection: close"),
+            "{out}"
+        );
+        assert!(out.ends_with("\r\n\r\nuntil the end"), "{out}");
+        let l = wait_logs(&logs, 1).await;
+        assert_eq!(field_map(&l[0].1)["bytes"], "13", "{}", l[0].1);
+
+        for host in ["bad.localhost", "garbage.localhost"] {
+            let (status, _, body) = get(router, host, "/").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(body.contains("H17"), "{body}");
+        }
+        let l = wait_logs(&logs, 3).await;
+        for (_, line) in &l[1..] {
+            assert!(
+                line.starts_with("at=error code=H17 desc=\"Poorly formatted HTTP response\""),
+                "{line}"
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_hyper_path_serves_alone_too() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let config = RouterConfig {
+            fast_path: false,
+            ..test_config()
+        };
+        let (router, logs) = start_router(table, config).await;
+        let (status, _, body) = get(router, "hello.localhost", "/headers").await;
+        assert_eq!(status, StatusCode::OK);
+        let h = header_lines(&body);
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["via"], "1.1 dyno");
+        let (status, _, _) = get(router, "nope.localhost", "/").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let logs = wait_logs(&logs, 1).await;
+        assert_eq!(field_map(&logs[0].1)["status"], "200");
+    });
+}
