@@ -4,7 +4,7 @@
 //!   upstream both proxies forward to (2 tokio workers: cheap enough not to be the bottleneck).
 //! - `router ADDR UPSTREAM LOGDIR`: dyno's router, as the daemon runs it (2 workers, every request
 //!   logged into a Logplex stream with on-disk history in LOGDIR), routing `bench.localhost` to
-//!   UPSTREAM.
+//!   UPSTREAM; `BENCH_HYPER=1` turns the HTTP/1.1 fast path off.
 //! - `rate ADDR HOST RATE SECS CONNS`: a fixed-rate load loop (wrk2 is not in Debian): request i
 //!   is due at start + i/RATE and goes out on the next of CONNS kept-alive connections; latency
 //!   counts from when it was due when it goes out late because its connection was busy, so a
@@ -96,7 +96,12 @@ async fn router(addr: SocketAddr, up: SocketAddr, logdir: std::path::PathBuf) {
         }
     });
     let l = tokio::net::TcpListener::bind(addr).await.unwrap();
-    dyno::router::serve_with(l, table, log, dyno::router::RouterConfig::default())
+    // BENCH_HYPER=1: every connection on the hyper path (the fast path's A/B baseline).
+    let config = dyno::router::RouterConfig {
+        fast_path: std::env::var_os("BENCH_HYPER").is_none(),
+        ..Default::default()
+    };
+    dyno::router::serve_with(l, table, log, config)
         .await
         .unwrap();
 }

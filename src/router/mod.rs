@@ -271,7 +271,17 @@ async fn serve_any(
     let rr = Arc::new(RwLock::new(HashMap::new()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Error>();
-    for i in 0..config.workers.max(1) {
+    let n = config.workers.max(1);
+    let (handoff, mut handed): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| tokio::sync::mpsc::unbounded_channel())
+        .unzip();
+    let workers = Arc::new(Workers {
+        load: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+        handoff,
+    });
+    for i in 0..n {
+        let handed = handed.remove(0);
+        let workers = workers.clone();
         let listener = listener.try_clone()?;
         let router = Arc::new(Router {
             table: table.clone(),
@@ -315,7 +325,7 @@ async fn serve_any(
                         }
                     };
                     tokio::select! {
-                        _ = accept_loop(listener, router, tls, slots) => {}
+                        _ = accept_loop(listener, router, tls, slots, workers, i, handed) => {}
                         _ = stop.changed() => {}
                     }
                 });
@@ -329,33 +339,86 @@ async fn serve_any(
     }
 }
 
+/// The router's workers as accept loops see them: how many client connections each serves, and
+/// where to hand one over. Every worker accepts, then gives the connection to the least loaded
+/// worker (itself on a tie), so kept-alive clients that connect all at once spread evenly
+/// instead of piling onto whichever thread woke first (nginx gets the same from `reuseport`).
+struct Workers {
+    load: Vec<AtomicUsize>,
+    handoff: Vec<tokio::sync::mpsc::UnboundedSender<Handoff>>,
+}
+
+/// A connection accepted by one worker for another to serve.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Workers {
+    fn least_loaded(&self, me: usize) -> usize {
+        let mut best = me;
+        let mut least = self.load[me].load(Ordering::Relaxed);
+        for (i, l) in self.load.iter().enumerate() {
+            let l = l.load(Ordering::Relaxed);
+            if l < least {
+                (best, least) = (i, l);
+            }
+        }
+        best
+    }
+}
+
+/// Counts a connection in its worker's load while it lives.
+struct LoadGuard(Arc<Workers>, usize);
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.0.load[self.1].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     slots: Arc<tokio::sync::Semaphore>,
+    workers: Arc<Workers>,
+    me: usize,
+    mut handed: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
 ) {
     loop {
-        // Past max_connections, stop accepting: the kernel's backlog holds the rest.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // EMFILE and friends: don't spin.
-                tracing::warn!("router: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+        let (stream, peer, slot) = tokio::select! {
+            accepted = accept_one(&listener, &slots) => {
+                let Some((stream, peer, slot)) = accepted else { return };
+                let to = workers.least_loaded(me);
+                if to != me {
+                    // Into a std socket: it leaves this thread's reactor for the other's.
+                    if let Ok(stream) = stream.into_std() {
+                        let _ = workers.handoff[to].send(Handoff { stream, peer, slot });
+                    }
+                    continue;
+                }
+                (stream, peer, slot)
+            }
+            Some(h) = handed.recv() => {
+                match tokio::net::TcpStream::from_std(h.stream) {
+                    Ok(s) => (s, h.peer, h.slot),
+                    Err(e) => {
+                        tracing::warn!("router: handed-over connection: {e}");
+                        continue;
+                    }
+                }
             }
         };
-        let _ = stream.set_nodelay(true);
+        workers.load[me].fetch_add(1, Ordering::Relaxed);
+        let load = LoadGuard(workers.clone(), me);
         let router = router.clone();
         match &tls {
             None => {
                 tokio::spawn(async move {
                     router.serve_client(stream, peer).await;
-                    drop(slot);
+                    drop((slot, load));
                 });
             }
             Some(acceptor) => {
@@ -372,8 +435,34 @@ async fn accept_loop(
                         Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
                         Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
                     }
-                    drop(slot);
+                    drop((slot, load));
                 });
+            }
+        }
+    }
+}
+
+/// Accepts one connection once a connection slot is free; `None` when the router stops.
+async fn accept_one(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Option<(
+    tokio::net::TcpStream,
+    SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    // Past max_connections, stop accepting: the kernel's backlog holds the rest.
+    let slot = slots.clone().acquire_owned().await.ok()?;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return Some((stream, peer, slot));
+            }
+            Err(e) => {
+                // EMFILE and friends: don't spin.
+                tracing::warn!("router: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
