@@ -1,6 +1,10 @@
-//! Log drains: every line of an app's stream forwarded to a syslog server (`syslog+tcp://`,
-//! RFC 5424 frames, octet-counted as RFC 6587 has it) or to an HTTP(S) endpoint (`http(s)://`,
-//! POSTed in batches as `application/logplex-1`, Heroku's format).
+//! Log drains: every line of an app's stream forwarded to a syslog server (`syslog+tcp://`, or
+//! `syslog+tls://` over TLS; RFC 5424 frames, octet-counted as RFC 6587 has it) or to an HTTP(S)
+//! endpoint (`http(s)://`, POSTed in batches as `application/logplex-1`, Heroku's format).
+//!
+//! TLS drains trust the Mozilla roots (webpki-roots) and the machine's own bundle
+//! (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`), so a CA added with
+//! `update-ca-certificates` is trusted as curl would trust it.
 //!
 //! Each drain is one task reading the app's broadcast: a drain that is slow, down or refusing
 //! never slows the app or the other readers. It falls behind, loses lines, and is told with an
@@ -16,9 +20,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -30,7 +34,7 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where a drain sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Syslog { host: String, port: u16 },
+    Syslog { host: String, port: u16, tls: bool },
     Http { uri: Uri, tls: bool },
 }
 
@@ -46,7 +50,7 @@ pub fn parse_url(url: &str) -> Result<Target> {
         bail!("drain URL {url:?} has no host");
     }
     match scheme {
-        "syslog+tcp" | "syslog" => {
+        "syslog+tcp" | "syslog" | "syslog+tls" => {
             let Some(port) = uri.port_u16() else {
                 bail!("syslog drain URL {url:?} needs a port (e.g. syslog+tcp://{host}:514)");
             };
@@ -56,14 +60,19 @@ pub fn parse_url(url: &str) -> Result<Target> {
             Ok(Target::Syslog {
                 host: host.trim_start_matches('[').trim_end_matches(']').into(),
                 port,
+                tls: scheme == "syslog+tls",
             })
         }
         "http" | "https" => Ok(Target::Http {
             tls: scheme == "https",
             uri,
         }),
-        "" => bail!("drain URL {url:?} has no scheme: use syslog+tcp://, http:// or https://"),
-        s => bail!("unsupported drain URL scheme {s:?}: use syslog+tcp://, http:// or https://"),
+        "" => bail!(
+            "drain URL {url:?} has no scheme: use syslog+tcp://, syslog+tls://, http:// or https://"
+        ),
+        s => bail!(
+            "unsupported drain URL scheme {s:?}: use syslog+tcp://, syslog+tls://, http:// or https://"
+        ),
     }
 }
 
@@ -86,20 +95,42 @@ pub fn frame(l: &LogLine, out: &mut Vec<u8>) {
 #[derive(Default)]
 pub struct Drains {
     tasks: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// More roots to trust (PEM), beside the usual ones.
+    extra_roots: Option<Vec<u8>>,
+    /// Built when the first TLS drain starts.
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl Drains {
+    /// Drains that also trust the CA certificates in `pem`.
+    pub fn with_roots(pem: &[u8]) -> Drains {
+        Drains {
+            extra_roots: Some(pem.to_vec()),
+            ..Drains::default()
+        }
+    }
+
+    fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls
+            .get_or_init(|| client_config(self.extra_roots.as_deref()))
+            .clone()
+    }
+
     /// Starts forwarding `app`'s new lines to `url` (already checked with [`parse_url`]).
     pub fn start(&self, logs: &Logs, app: &str, id: &str, url: &str, token: &str) {
         let Ok(target) = parse_url(url) else {
             tracing::warn!(app, url, "drain URL no longer valid; not started");
             return;
         };
+        let tls = match target {
+            Target::Syslog { tls, .. } | Target::Http { tls, .. } => tls.then(|| self.tls()),
+        };
         let (_, rx) = logs.subscribe(app, 0);
         let drain = Drain {
             app: app.to_string(),
             target,
             token: token.to_string(),
+            tls,
             conn: None,
         };
         let task = tokio::spawn(drain.run(rx));
@@ -116,7 +147,8 @@ impl Drains {
 }
 
 enum Conn {
-    Tcp(TcpStream),
+    /// A syslog connection, plain or TLS.
+    Stream(Box<dyn AsyncWrite + Send + Unpin>),
     Http(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
 }
 
@@ -124,6 +156,8 @@ struct Drain {
     app: String,
     target: Target,
     token: String,
+    /// For `syslog+tls` and `https` drains.
+    tls: Option<Arc<rustls::ClientConfig>>,
     conn: Option<Conn>,
 }
 
@@ -195,25 +229,31 @@ impl Drain {
             frame(l, &mut body);
         }
         match &self.target {
-            Target::Syslog { host, port } => {
+            Target::Syslog { host, port, .. } => {
                 if self.conn.is_none() {
                     let s = TcpStream::connect((host.as_str(), *port)).await?;
                     s.set_nodelay(true)?;
-                    self.conn = Some(Conn::Tcp(s));
+                    let s: Box<dyn AsyncWrite + Send + Unpin> = match &self.tls {
+                        Some(config) => Box::new(tls_connect(config, host, s).await?),
+                        None => Box::new(s),
+                    };
+                    self.conn = Some(Conn::Stream(s));
                 }
-                let Some(Conn::Tcp(s)) = &mut self.conn else {
+                let Some(Conn::Stream(s)) = &mut self.conn else {
                     unreachable!()
                 };
                 s.write_all(&body).await?;
+                // TLS holds written records until flushed.
+                s.flush().await?;
                 Ok(())
             }
-            Target::Http { uri, tls } => {
+            Target::Http { uri, .. } => {
                 let ready = match &mut self.conn {
                     Some(Conn::Http(s)) => s.ready().await.is_ok(),
                     _ => false,
                 };
                 if !ready {
-                    self.conn = Some(Conn::Http(http_connect(uri, *tls).await?));
+                    self.conn = Some(Conn::Http(http_connect(uri, self.tls.as_ref()).await?));
                 }
                 let Some(Conn::Http(sender)) = &mut self.conn else {
                     unreachable!()
@@ -245,27 +285,55 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
+/// The TLS client settings of drains: the Mozilla roots, the machine's bundle, and `extra`.
+fn client_config(extra: Option<&[u8]>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    let system = std::fs::read(&bundle).unwrap_or_default();
+    for pem in [Some(system.as_slice()), extra].into_iter().flatten() {
+        for cert in rustls_pemfile::certs(&mut &pem[..]).flatten() {
+            // A certificate rustls cannot use as a root is skipped, as curl would.
+            let _ = roots.add(cert);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+async fn tls_connect(
+    config: &Arc<rustls::ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())?;
+    let stream = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS with {host}"))?;
+    Ok(stream)
+}
+
 async fn http_connect(
     uri: &Uri,
-    tls: bool,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let host = uri.host().context("no host")?;
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp =
-        TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
+    let tcp = TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
-    if tls {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await?;
+    if let Some(config) = tls {
+        let stream = tls_connect(config, host, tcp).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         Ok(sender)
@@ -287,9 +355,14 @@ mod tests {
             parse_url("syslog+tcp://127.0.0.1:514").unwrap(),
             Target::Syslog {
                 host: "127.0.0.1".into(),
-                port: 514
+                port: 514,
+                tls: false
             }
         );
+        assert!(matches!(
+            parse_url("syslog+tls://logs.example.com:6514").unwrap(),
+            Target::Syslog { tls: true, .. }
+        ));
         assert!(matches!(
             parse_url("https://logs.example.com/x?y=1").unwrap(),
             Target::Http { tls: true, .. }
@@ -301,6 +374,8 @@ mod tests {
             "syslog+tcp://x.example.com",
             "http:///path",
             "syslog+tcp://:514",
+            "syslog+tls://logs.example.com",
+            "syslog+udp://logs.example.com:514",
         ] {
             assert!(parse_url(bad).is_err(), "{bad:?} accepted");
         }
@@ -369,5 +444,103 @@ mod tests {
             "no L10"
         );
         drains.stop("1");
+    }
+
+    /// A TLS server on loopback with a certificate for `localhost` from a new local CA: its
+    /// port, the CA certificate (PEM), and what clients sent, decrypted (for `http`, each POST's
+    /// content type and body).
+    async fn tls_server(http: bool) -> (u16, Vec<u8>, Arc<Mutex<Vec<u8>>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::router::tls::LocalCa::load_or_create(dir.path()).unwrap();
+        let pem = std::fs::read(&ca.cert_path).unwrap();
+        let acceptor =
+            crate::router::tls::acceptor(ca, crate::router::RouteTable::default()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        tokio::spawn(async move {
+            let _dir = dir;
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let sink = sink.clone();
+                if !http {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 65536];
+                        while let Ok(n) = tls.read(&mut buf).await {
+                            if n == 0 {
+                                return;
+                            }
+                            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                        }
+                    });
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let sink = sink.clone();
+                            async move {
+                                let ct = req.headers()["content-type"].as_bytes().to_vec();
+                                let body = req.into_body().collect().await?.to_bytes();
+                                let mut s = sink.lock().unwrap();
+                                s.extend_from_slice(&ct);
+                                s.push(b' ');
+                                s.extend_from_slice(&body);
+                                Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::new())))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        (port, pem, got)
+    }
+
+    #[tokio::test]
+    async fn tls_drains_deliver_to_servers_they_trust_only() {
+        for scheme in ["syslog+tls", "https"] {
+            let (port, pem, got) = tls_server(scheme == "https").await;
+            let url = format!("{scheme}://localhost:{port}/logs");
+            let logs = Logs::default();
+            // A drain that does not trust the server's CA delivers nothing.
+            let strict = Drains::default();
+            strict.start(&logs, "a", "2", &url, "d.y");
+            for _ in 0..10 {
+                logs.push("a", LogLine::new("app", "web.1", "not for you"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            strict.stop("2");
+            assert!(
+                got.lock().unwrap().is_empty(),
+                "{scheme}: delivered untrusted"
+            );
+            // One that does, does.
+            let trusting = Drains::with_roots(&pem);
+            trusting.start(&logs, "a", "1", &url, "d.x");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let want = "host app web.1 - over tls";
+            loop {
+                logs.push("a", LogLine::new("app", "web.1", "over tls"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+                if text.contains(want) {
+                    if scheme == "https" {
+                        assert!(text.starts_with("application/logplex-1 "), "{text}");
+                    }
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{scheme}: nothing arrived"
+                );
+            }
+            trusting.stop("1");
+        }
     }
 }

@@ -284,7 +284,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Forward the app's logs to syslog+tcp://HOST:PORT or an http(s):// URL
+    /// Forward the app's logs to syslog+tcp://HOST:PORT, syslog+tls://HOST:PORT or an http(s):// URL
     #[command(name = "drains:add")]
     DrainsAdd {
         url: String,
