@@ -129,6 +129,10 @@ ALTER TABLE builds ADD COLUMN slug_size INTEGER;
 ALTER TABLE builds ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE builds ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
 "#,
+    // 5: an app's web dynos stay idled across daemon restarts.
+    r#"
+ALTER TABLE app_idling ADD COLUMN idled INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn now() -> String {

@@ -411,6 +411,22 @@ fn idled_apps_wake_on_the_next_request_and_booting_dynos_hold_requests() {
     );
     env.assert_nothing_left_of("sleepy", "web");
 
+    // An idled app stays idled across a daemon restart: its web dyno is not started again.
+    env.ok(&["daemon:stop", "--keep-dynos"], None);
+    start_daemon(&env, &[("DYNO_IDLE_AFTER", "1")]);
+    env.wait_dynos_up("sleepy", &["ticker.1"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let names: Vec<_> = env
+        .dynos("sleepy")
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, ["ticker.1"]);
+    assert_eq!(
+        env.json(&["ps:idle", "-a", "sleepy", "--json"])["idle"],
+        true
+    );
+
     // The next request wakes it and is served.
     let port = env.router_port();
     let t = Instant::now();

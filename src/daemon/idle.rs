@@ -23,6 +23,15 @@ pub struct Idle {
 }
 
 impl Idle {
+    /// The idled apps as the store has them: an app idled before a daemon restart stays idled
+    /// (its web dynos are not started again until a request comes).
+    pub fn load(store: &crate::store::Store) -> anyhow::Result<Idle> {
+        Ok(Idle {
+            idled: Mutex::new(store.idled_apps()?.into_iter().collect()),
+            awake_since: Mutex::default(),
+        })
+    }
+
     pub fn is_idle(&self, app_id: &str) -> bool {
         self.idled.lock().unwrap().contains(app_id)
     }
@@ -43,6 +52,9 @@ pub fn wake(d: &Arc<Daemon>, app_name: &str) {
     };
     if !d.idle.idled.lock().unwrap().remove(&app.id) {
         return;
+    }
+    if let Err(e) = d.store.set_idled(&app.id, false) {
+        tracing::warn!(app = %app.name, "idle state not stored: {e:#}");
     }
     d.idle.awake(&app.id);
     tracing::info!(app = %app.name, "waking from idle");
@@ -112,6 +124,9 @@ pub async fn run(d: Arc<Daemon>) {
             }
             tracing::info!(app = %app.name, "idling");
             d.idle.idled.lock().unwrap().insert(app.id.clone());
+            if let Err(e) = d.store.set_idled(&app.id, true) {
+                tracing::warn!(app = %app.name, "idle state not stored: {e:#}");
+            }
             for e in &web_up {
                 d.logs.platform(&app.name, &e.name, "Idling");
                 manager::set_state(&d, &e.id, manager::DynoState::Idle);

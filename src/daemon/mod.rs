@@ -278,6 +278,7 @@ async fn run() -> Result<()> {
         None => None,
     };
     let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
+    let idle = idle::Idle::load(&store).context("the idled apps")?;
     let d = Arc::new(Daemon {
         paths: paths.clone(),
         settings,
@@ -291,7 +292,7 @@ async fn run() -> Result<()> {
         router_addr: Some(router_addr),
         https_addr: https.as_ref().map(|h| h.addr),
         ca_cert: https.as_ref().map(|h| h.ca_cert.clone()),
-        idle: idle::Idle::default(),
+        idle,
         drains: crate::drains::Drains::default(),
         builds: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),

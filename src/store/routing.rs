@@ -146,6 +146,24 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Records whether an app's web dynos are idled (kept across daemon restarts).
+    pub fn set_idled(&self, app_id: &str, idled: bool) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO app_idling (app_id, enabled, idled) VALUES (?1, 1, ?2)
+             ON CONFLICT(app_id) DO UPDATE SET idled = ?2",
+            params![app_id, idled],
+        )?;
+        Ok(())
+    }
+
+    /// Ids of the apps whose web dynos are idled (idling on, and idled when last seen).
+    pub fn idled_apps(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT app_id FROM app_idling WHERE enabled AND idled")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +195,11 @@ mod tests {
         assert!(!s.idling(&a.id).unwrap());
         s.set_idling(&a.id, true).unwrap();
         assert!(s.idling(&a.id).unwrap());
+        assert!(s.idled_apps().unwrap().is_empty());
+        s.set_idled(&a.id, true).unwrap();
+        assert_eq!(s.idled_apps().unwrap(), vec![a.id.clone()]);
+        s.set_idled(&a.id, false).unwrap();
+        assert!(s.idled_apps().unwrap().is_empty());
         s.set_idling(&a.id, false).unwrap();
         assert!(!s.idling(&a.id).unwrap());
         s.add_domain(&b.id, "b.example.test").unwrap();
