@@ -13,7 +13,8 @@
 #     daemon.
 #  2. log throughput: a dyno writing LOG_LINES lines as fast as it can, read by
 #     `dyno logs --tail`: lines/s at the reader and lines dropped (L10).
-#  3. wake from idle to first byte for examples/hello (no Node example yet), WAKE_RUNS times.
+#  3. wake from idle to first byte for examples/node (Express; WAKE_APP=hello for the Python
+#     example), WAKE_RUNS times.
 #
 #   scripts/bench-router.sh                 # everything
 #   SECS=10 ROUNDS=3 RATE=2000 LOG_LINES=2000000 WAKE_RUNS=5 scripts/bench-router.sh
@@ -27,6 +28,7 @@ ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-2000}
 LOG_LINES=${LOG_LINES:-2000000}
 WAKE_RUNS=${WAKE_RUNS:-5}
+WAKE_APP=${WAKE_APP:-node}
 ONLY=${ONLY:-}
 
 if [ "$(id -u)" != 0 ]; then
@@ -58,6 +60,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 UP=127.0.0.1:18080
 RTR=127.0.0.1:18081
@@ -108,23 +112,29 @@ EOF
     echo "== saturation: wrk -t2 -c64 -d${SECS}s, best of $ROUNDS (interleaved)"
     wrk -t2 -c64 -d2s -H 'Host: bench.localhost' "http://$RTR/" >/dev/null
     wrk -t2 -c64 -d2s -H 'Host: bench.localhost' "http://$NGX/" >/dev/null
-    best_d=0; best_r=0; best_n=0
+    best_d=0; best_r=0; best_n=0; ratios=()
     for i in $(seq "$ROUNDS"); do
         r=$(wrk_rps $RTR); n=$(wrk_rps $NGX); dd=$(wrk_rps $UP)
-        echo "   round $i: upstream direct $dd   dyno router $r   nginx $n"
+        ratio=$(python3 -c "print(round($r/$n, 2))")
+        ratios+=("$ratio")
+        echo "   round $i: upstream direct $dd   dyno router $r   nginx $n   router/nginx ${ratio}x"
         best_r=$(python3 -c "print(max($best_r, $r))")
         best_n=$(python3 -c "print(max($best_n, $n))")
         best_d=$(python3 -c "print(max($best_d, $dd))")
     done
     echo "   best: upstream direct $best_d req/s, dyno router $best_r req/s, nginx $best_n req/s, router/nginx $(python3 -c "print(round($best_r/$best_n, 2))")x"
+    echo "   router/nginx per round: ${ratios[*]}; median $(median "${ratios[@]}")x"
 
     echo "== latency at a fixed $RATE req/s (16 connections, ${SECS}s), p50 / p99 / p99.9 in µs"
+    local added_r=() added_n=()
     for i in $(seq "$ROUNDS"); do
         read -r d50 d99 d999 dmax drps derr < <("$BENCH" rate $UP bench.localhost "$RATE" "$SECS" 16)
         read -r r50 r99 r999 rmax rrps rerr < <("$BENCH" rate $RTR bench.localhost "$RATE" "$SECS" 16)
         read -r n50 n99 n999 nmax nrps nerr < <("$BENCH" rate $NGX bench.localhost "$RATE" "$SECS" 16)
         echo "   round $i: direct $d50/$d99/$d999   router $r50/$r99/$r999 (+$((r99 - d99)) µs p99, $rerr errors)   nginx $n50/$n99/$n999 (+$((n99 - d99)) µs p99, $nerr errors)"
+        added_r+=($((r99 - d99))); added_n+=($((n99 - d99)))
     done
+    echo "   p99 added over direct, median of the rounds: router $(median "${added_r[@]}") µs, nginx $(median "${added_n[@]}") µs"
     echo "   router log lines written: $(cat "$WORK"/logs/bench*.jsonl | wc -l) (history files, rotated), nginx access log: $(wc -l <"$WORK/nginx/access.log") lines"
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     PIDS=()
@@ -159,24 +169,25 @@ logs_bench() {
 
 wake_bench() {
     [ -n "${DYNO_HOME:-}" ] || daemon_start
-    mkdir -p "$WORK/hello"
-    cp examples/hello/* "$WORK/hello/"
-    (cd "$WORK/hello" && "$DYNO" apps:create hello >/dev/null && "$DYNO" up >/dev/null)
+    local app="wake-$WAKE_APP"
+    cp -r "examples/$WAKE_APP" "$WORK/$app"
+    rm -rf "$WORK/$app/node_modules"
+    (cd "$WORK/$app" && "$DYNO" apps:create "$app" >/dev/null && "$DYNO" up >/dev/null)
     local port
     port=$("$DYNO" daemon:status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["router_addr"].rsplit(":",1)[1])')
-    "$DYNO" ps:idle on -a hello >/dev/null
+    "$DYNO" ps:idle on -a "$app" >/dev/null
     local times=()
     for i in $(seq "$WAKE_RUNS"); do
         for _ in $(seq 100); do
-            "$DYNO" ps:idle -a hello --json | grep -q '"idle": true' && break
+            "$DYNO" ps:idle -a "$app" --json | grep -q '"idle": true' && break
             sleep 0.1
         done
         sleep 0.5 # the web dyno is gone, not only marked idle
-        t=$(curl -s -o /dev/null -w '%{time_starttransfer}' -H 'Host: hello.localhost' "http://127.0.0.1:$port/")
+        t=$(curl -s -o /dev/null -w '%{time_starttransfer}' -H "Host: $app.localhost" "http://127.0.0.1:$port/")
         times+=("$(python3 -c "print(round($t*1000, 1))")")
     done
-    echo "== wake from idle to first byte (examples/hello, $WAKE_RUNS runs): ${times[*]} ms"
-    echo "   median $(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') ms"
+    echo "== wake from idle to first byte (examples/$WAKE_APP, $WAKE_RUNS runs): ${times[*]} ms"
+    echo "   median $(median "${times[@]}") ms"
 }
 
 case "$ONLY" in

@@ -150,7 +150,7 @@ impl Client {
     {
         // 1. The request head, within the header read timeout (slow clients, idle keep-alives).
         let deadline = tokio::time::Instant::now() + self.router.config.header_read_timeout;
-        let head = loop {
+        let mut head = loop {
             if !self.buf.is_empty() {
                 let (proto, port) = (self.router.proto, self.router.port_header.as_bytes());
                 match parse_request(&self.buf, &mut self.out, &self.peer, proto, port) {
@@ -175,11 +175,12 @@ impl Client {
         self.router.table.touch(&app);
         let info = ReqInfo {
             app,
-            method: head.method.clone(),
-            path: head.path.clone(),
+            // Moved, not copied: the head's fields are not needed again.
+            method: std::mem::take(&mut head.method),
+            path: std::mem::take(&mut head.path),
             host: sanitize(&head.host),
-            request_id: head.request_id.clone(),
-            fwd: head.fwd.clone(),
+            request_id: std::mem::take(&mut head.request_id),
+            fwd: std::mem::take(&mut head.fwd),
             protocol: self.router.proto,
         };
         let started = Instant::now();
@@ -433,8 +434,10 @@ impl Client {
         };
         let status = resp.code?;
         let tokens = connection_tokens(resp.headers);
+        // 101 without an Upgrade asked for: whatever the dyno speaks next, not HTTP.
         let up_close = resp.version == Some(0) && !tokens.iter().any(|t| t == "keep-alive")
-            || tokens.iter().any(|t| t == "close");
+            || tokens.iter().any(|t| t == "close")
+            || status == 101;
         let mut length = None;
         let mut chunked = false;
         let mut te = false;
