@@ -182,6 +182,18 @@ fn node_example_deploys_with_its_default_process_and_reuses_node_modules() {
     // One process per 512 MB dyno, whatever the host's core count.
     let (_, health) = env.get("node", "/health");
     assert!(health.contains("\"webConcurrency\":\"1\""), "{health}");
+    // npm's update check would reach for the registry at every boot (a fresh HOME each time).
+    let notifier = env.ok(
+        &[
+            "run",
+            "-a",
+            "node",
+            "--no-tty",
+            "echo notifier=$NPM_CONFIG_UPDATE_NOTIFIER",
+        ],
+        None,
+    );
+    assert!(notifier.contains("notifier=false"), "{notifier}");
     let formation = env.json(&["ps", "-a", "node", "--json"]);
     assert!(formation.to_string().contains("npm start"), "{formation}");
 
