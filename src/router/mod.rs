@@ -391,11 +391,16 @@ async fn accept_loop(
         let (stream, peer, slot) = tokio::select! {
             accepted = accept_one(&listener, &slots) => {
                 let Some((stream, peer, slot)) = accepted else { return };
+                // Counted at once where it goes, so a burst of accepts spreads.
                 let to = workers.least_loaded(me);
+                workers.load[to].fetch_add(1, Ordering::Relaxed);
                 if to != me {
                     // Into a std socket: it leaves this thread's reactor for the other's.
-                    if let Ok(stream) = stream.into_std() {
-                        let _ = workers.handoff[to].send(Handoff { stream, peer, slot });
+                    let sent = stream.into_std().ok().is_some_and(|stream| {
+                        workers.handoff[to].send(Handoff { stream, peer, slot }).is_ok()
+                    });
+                    if !sent {
+                        workers.load[to].fetch_sub(1, Ordering::Relaxed);
                     }
                     continue;
                 }
@@ -406,12 +411,12 @@ async fn accept_loop(
                     Ok(s) => (s, h.peer, h.slot),
                     Err(e) => {
                         tracing::warn!("router: handed-over connection: {e}");
+                        workers.load[me].fetch_sub(1, Ordering::Relaxed);
                         continue;
                     }
                 }
             }
         };
-        workers.load[me].fetch_add(1, Ordering::Relaxed);
         let load = LoadGuard(workers.clone(), me);
         let router = router.clone();
         match &tls {
