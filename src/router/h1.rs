@@ -101,6 +101,9 @@ struct Head {
     body_len: u64,
     /// The body is chunked (passed through as it is; `body_len` is 0).
     chunked: bool,
+    /// The body is still in (or yet to come into) `buf`: a page served instead of the dyno's
+    /// answer must skip it, or close the connection.
+    body_pending: bool,
     /// The client asked to close after this exchange.
     close: bool,
     is_head: bool,
@@ -235,6 +238,8 @@ impl Client {
             self.out.extend_from_slice(&self.buf[..in_buf]);
             self.buf.advance(in_buf);
         }
+        // From here on the body goes to the dyno (or the connection ends).
+        head.body_pending = false;
         let mut close = head.close;
         let sent_at = Instant::now();
         loop {
@@ -613,9 +618,11 @@ impl Client {
     where
         S: AsyncWrite + Unpin,
     {
-        // An unread request body can't be skipped safely: close after the page.
-        let close = head.close || head.chunked || head.body_len > self.buf.len() as u64;
-        if !close {
+        // A request body that is not all here can't be skipped safely: close after the page.
+        let pending = head.body_pending;
+        let close =
+            head.close || pending && (head.chunked || head.body_len > self.buf.len() as u64);
+        if pending && !close {
             self.buf.advance(head.body_len as usize);
         }
         match write_page(io, &mut self.out, status, &html, close, !head.is_head).await {
@@ -842,6 +849,7 @@ fn parse_request(
         fwd,
         body_len: body_len.unwrap_or(0),
         chunked,
+        body_pending: chunked || body_len.unwrap_or(0) > 0,
         close: tokens.iter().any(|t| t == "close"),
         is_head: method == "HEAD",
         idempotent: matches!(

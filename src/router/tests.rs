@@ -1311,3 +1311,40 @@ async fn the_hyper_path_serves_alone_too() {
         assert_eq!(field_map(&logs[0].1)["status"], "200");
     });
 }
+
+#[tokio::test]
+async fn an_error_page_after_a_body_was_sent_keeps_the_next_request_whole() {
+    bounded!(async {
+        // A dyno that reads a request and hangs up (H13 for each).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+            }
+        });
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", addr)]));
+        let (router, logs) = start_router(table, test_config()).await;
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(
+            b"POST /first HTTP/1.1\r\nHost: hello.localhost\r\nContent-Length: 5\r\n\r\nhello\
+              GET /next HTTP/1.1\r\nHost: hello.localhost\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let out = read_until_count(&mut s, "HTTP/1.1 503", 2).await;
+        assert_eq!(out.matches("H13").count(), 2, "{out}");
+        let l = wait_logs(&logs, 2).await;
+        let f: Vec<_> = l.iter().map(|(_, line)| field_map(line)).collect();
+        assert_eq!(
+            (f[0]["method"].as_str(), f[0]["path"].as_str()),
+            ("POST", "/first")
+        );
+        assert_eq!(
+            (f[1]["method"].as_str(), f[1]["path"].as_str()),
+            ("GET", "/next")
+        );
+    });
+}
