@@ -130,6 +130,17 @@ enum BodyEnd {
     ClientGone,
 }
 
+/// What `ubuf` starts with.
+enum RespHead {
+    Partial,
+    /// An interim (1xx, not 101) response of this many bytes.
+    Interim(usize),
+    /// A final response, rewritten into `out`: status, framing, whether the dyno closes after.
+    Final(u16, Framing, bool),
+    /// Not HTTP (H17).
+    Bad,
+}
+
 /// Why no response head came.
 enum NoHead {
     /// A reused connection the dyno had closed before answering: worth one more try.
@@ -242,7 +253,7 @@ impl Client {
         head.body_pending = false;
         let mut close = head.close;
         let sent_at = Instant::now();
-        loop {
+        let (status, framing, up_close) = loop {
             if up.write_all(&self.out).await.is_ok() && !whole {
                 match self.send_body(io, &mut up, &head).await {
                     BodyEnd::Done => {}
@@ -260,8 +271,11 @@ impl Client {
                     }
                 }
             }
-            let code = match self.response_head(io, &mut up, sent_at).await {
-                Ok(()) => break,
+            let code = match self
+                .response_head(io, &mut up, sent_at, &head, &mut close)
+                .await
+            {
+                Ok(r) => break r,
                 Err(NoHead::Stale) if reused && whole && head.idempotent => {
                     // A kept-alive connection the dyno had closed: once more on a new one.
                     let t = Instant::now();
@@ -289,14 +303,9 @@ impl Client {
             let service = Some(millis(sent_at.elapsed()));
             let f = fields(dyno, Some(connect_ms), service, 503, Some(0));
             return self.fail(io, &head, &info, code, &f).await;
-        }
-
-        // 5. The response head for the client, then the body as the dyno sends it.
-        let Some((status, framing, up_close)) = self.rewrite_response(&head, &mut close) else {
-            let service = Some(millis(sent_at.elapsed()));
-            let f = fields(dyno, Some(connect_ms), service, 503, Some(0));
-            return self.fail(io, &head, &info, H17, &f).await;
         };
+
+        // 5. The response head for the client (in `out`), then the body as the dyno sends it.
         let r = self.relay(io, &mut up, framing).await;
         let status = match r.error {
             None => status,
@@ -384,7 +393,9 @@ impl Client {
         io: &mut S,
         up: &mut TcpStream,
         sent_at: Instant,
-    ) -> Result<(), NoHead>
+        req: &Head,
+        close: &mut bool,
+    ) -> Result<(u16, Framing, bool), NoHead>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -394,15 +405,17 @@ impl Client {
         self.ubuf.clear();
         loop {
             if !self.ubuf.is_empty() {
-                match interim_len(&self.ubuf) {
-                    Err(()) => return Err(NoHead::Code(H17)),
-                    Ok(None) => {
+                match self.rewrite_response(req, close) {
+                    RespHead::Bad => return Err(NoHead::Code(H17)),
+                    RespHead::Partial => {
                         if self.ubuf.len() > self.router.config.max_header_bytes {
                             return Err(NoHead::Code(H17));
                         }
                     }
-                    Ok(Some((_, false))) => return Ok(()),
-                    Ok(Some((n, true))) => {
+                    RespHead::Final(status, framing, up_close) => {
+                        return Ok((status, framing, up_close))
+                    }
+                    RespHead::Interim(n) => {
                         // 103 Early Hints and friends: passed on as they are.
                         if io.write_all(&self.ubuf[..n]).await.is_err() {
                             return Err(NoHead::Code(H27));
@@ -427,17 +440,28 @@ impl Client {
         }
     }
 
-    /// Rewrites the response head in `ubuf` into `out` for the client; returns its status, how
-    /// its body is delimited and whether the dyno closes the connection after it. `None` for a
-    /// head that makes no sense (H17).
-    fn rewrite_response(&mut self, req: &Head, close: &mut bool) -> Option<(u16, Framing, bool)> {
+    /// Rewrites a complete final response head at the start of `ubuf` into `out` for the
+    /// client (and takes it out of `ubuf`): its status, how its body is delimited and whether
+    /// the dyno closes the connection after it.
+    fn rewrite_response(&mut self, req: &Head, close: &mut bool) -> RespHead {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         let len = match resp.parse(&self.ubuf) {
             Ok(httparse::Status::Complete(n)) => n,
-            _ => return None,
+            Ok(httparse::Status::Partial) => return RespHead::Partial,
+            Err(_) => return RespHead::Bad,
         };
-        let status = resp.code?;
+        let Some(status) = resp.code else {
+            return RespHead::Bad;
+        };
+        if (100..200).contains(&status) && status != 101 {
+            return RespHead::Interim(len);
+        }
+        // With both, Transfer-Encoding rules and Content-Length goes (it would invite smuggling).
+        let te = resp
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
         let tokens = connection_tokens(resp.headers);
         // 101 without an Upgrade asked for: whatever the dyno speaks next, not HTTP.
         let up_close = resp.version == Some(0) && !tokens.iter().any(|t| t == "keep-alive")
@@ -445,7 +469,6 @@ impl Client {
             || status == 101;
         let mut length = None;
         let mut chunked = false;
-        let mut te = false;
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(b"HTTP/1.1 ");
@@ -456,13 +479,17 @@ impl Client {
         for h in resp.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                let v = parse_length(h.value)?;
+                let Some(v) = parse_length(h.value) else {
+                    return RespHead::Bad;
+                };
                 if length.is_some_and(|l| l != v) {
-                    return None;
+                    return RespHead::Bad;
                 }
                 length = Some(v);
+                if te {
+                    continue;
+                }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                te = true;
                 chunked = last_coding_is_chunked(h.value);
                 // Passed through as it is: the framing goes through verbatim.
             } else if is_hop_by_hop(name, &tokens) {
@@ -494,7 +521,7 @@ impl Client {
         }
         out.extend_from_slice(b"\r\n");
         self.ubuf.advance(len);
-        Some((status, framing, up_close))
+        RespHead::Final(status, framing, up_close)
     }
 
     /// Writes the head in `out` and relays the body; bodies that have fully arrived with their
@@ -941,21 +968,6 @@ fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
         if n == 0 {
             return &buf[i..];
         }
-    }
-}
-
-/// Whether `buf` starts with a complete response head: its length, and whether it is an
-/// interim (1xx, not 101) response the client gets before the real one.
-fn interim_len(buf: &[u8]) -> Result<Option<(usize, bool)>, ()> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => {
-            let code = resp.code.ok_or(())?;
-            Ok(Some((n, (100..200).contains(&code) && code != 101)))
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(_) => Err(()),
     }
 }
 

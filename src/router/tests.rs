@@ -1348,3 +1348,38 @@ async fn an_error_page_after_a_body_was_sent_keeps_the_next_request_whole() {
         );
     });
 }
+
+#[tokio::test]
+async fn interim_responses_pass_and_chunking_beats_a_content_length() {
+    bounded!(async {
+        let table = RouteTable::default();
+        let both = raw_upstream(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            false,
+        )
+        .await;
+        let hints = raw_upstream(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        )
+        .await;
+        table.set("both", route(vec![backend("web.1", both)]));
+        table.set("hints", route(vec![backend("web.1", hints)]));
+        let (router, logs) = start_router(table, test_config()).await;
+
+        let (status, headers, body) = get(router, "both.localhost", "/").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
+        assert!(!headers.contains_key("content-length"), "{headers:?}");
+
+        let mut s = TcpStream::connect(router).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: hints.localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let out = read_until_count(&mut s, "\r\n\r\nok", 1).await;
+        assert!(out.starts_with("HTTP/1.1 103 Early Hints\r\n"), "{out}");
+        assert!(out.contains("HTTP/1.1 200 OK\r\n"), "{out}");
+        let l = wait_logs(&logs, 2).await;
+        assert_eq!(field_map(&l[0].1)["bytes"], "5");
+        assert_eq!(field_map(&l[1].1)["status"], "200");
+    });
+}
