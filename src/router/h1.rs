@@ -164,13 +164,24 @@ impl Client {
     {
         // 1. The request head, within the header read timeout (slow clients, idle keep-alives).
         let deadline = tokio::time::Instant::now() + self.router.config.header_read_timeout;
+        let max = self.router.config.max_header_bytes;
         let mut head = loop {
             if !self.buf.is_empty() {
                 let (proto, port) = (self.router.proto, self.router.port_header.as_bytes());
                 match parse_request(&self.buf, &mut self.out, &self.peer, proto, port) {
-                    Parsed::Complete(h) => break h,
-                    Parsed::Partial if self.buf.len() <= self.router.config.max_header_bytes => {}
-                    Parsed::Partial | Parsed::Unusual => return Next::Hyper,
+                    Parsed::Complete(h) if h.len <= max => break h,
+                    Parsed::Partial if self.buf.len() <= max => {}
+                    Parsed::Complete(_) | Parsed::Partial => {
+                        // Heads past the limit are refused, however they arrived.
+                        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                        let html = super::page(
+                            "Request Header Fields Too Large",
+                            &format!("The request's head is over the router's {} kB.", max / 1024),
+                        );
+                        let _ = write_page(io, &mut self.out, status, &html, true, true).await;
+                        return Next::Close;
+                    }
+                    Parsed::Unusual => return Next::Hyper,
                 }
             }
             self.buf.reserve(8192);
