@@ -33,13 +33,53 @@ pub(crate) struct Conn {
 /// for hyper to finish the previous exchange in another task.
 pub(crate) type Slot = Arc<Mutex<Option<(SocketAddr, SendRequest<UpBody>)>>>;
 
-/// Idle connections to one dyno, with the time each went idle.
-type IdleList = Vec<(Instant, SendRequest<UpBody>)>;
+/// Idle connections per dyno address, with the time each went idle: the part both pools share.
+struct Idle<T> {
+    by_addr: Mutex<HashMap<SocketAddr, Vec<(Instant, T)>>>,
+    max_per_backend: usize,
+    timeout: Duration,
+}
+
+impl<T> Idle<T> {
+    fn new(max_per_backend: usize, timeout: Duration) -> Self {
+        Idle {
+            by_addr: Mutex::new(HashMap::new()),
+            max_per_backend,
+            timeout,
+        }
+    }
+
+    /// The most recently idled connection to `addr` that is young enough and `usable`.
+    fn take(&self, addr: SocketAddr, usable: impl Fn(&T) -> bool) -> Option<T> {
+        let mut idle = self.by_addr.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&addr)?;
+        let mut found = None;
+        while let Some((since, c)) = list.pop() {
+            if since.elapsed() < self.timeout && usable(&c) {
+                found = Some(c);
+                break;
+            }
+        }
+        if list.is_empty() {
+            idle.remove(&addr);
+        }
+        found
+    }
+
+    /// Keeps `c` (unless the list is full), dropping the ones too old or no longer `alive`.
+    fn put(&self, addr: SocketAddr, c: T, alive: impl Fn(&T) -> bool) {
+        let mut idle = self.by_addr.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(addr).or_default();
+        let now = Instant::now();
+        list.retain(|(since, c)| now.duration_since(*since) < self.timeout && alive(c));
+        if list.len() < self.max_per_backend {
+            list.push((now, c));
+        }
+    }
+}
 
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<SocketAddr, IdleList>>,
-    max_idle_per_backend: usize,
-    idle_timeout: Duration,
+    idle: Idle<SendRequest<UpBody>>,
     connect_timeout: Duration,
 }
 
@@ -50,9 +90,7 @@ impl Pool {
         connect_timeout: Duration,
     ) -> Self {
         Pool {
-            idle: Mutex::new(HashMap::new()),
-            max_idle_per_backend,
-            idle_timeout,
+            idle: Idle::new(max_idle_per_backend, idle_timeout),
             connect_timeout,
         }
     }
@@ -73,19 +111,8 @@ impl Pool {
     }
 
     fn checkout(&self, addr: SocketAddr) -> Option<SendRequest<UpBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(&addr)?;
-        let mut found = None;
-        while let Some((since, sender)) = list.pop() {
-            if since.elapsed() < self.idle_timeout && !sender.is_closed() && sender.is_ready() {
-                found = Some(sender);
-                break;
-            }
-        }
-        if list.is_empty() {
-            idle.remove(&addr);
-        }
-        found
+        self.idle
+            .take(addr, |sender| !sender.is_closed() && sender.is_ready())
     }
 
     /// Opens a new connection to `addr` (never from the pool).
@@ -105,20 +132,12 @@ impl Pool {
     /// Gives a connection back once its exchange is over; it goes idle when hyper says it can
     /// take the next request.
     pub fn checkin(self: &Arc<Self>, addr: SocketAddr, mut sender: SendRequest<UpBody>) {
-        if sender.is_closed() || self.max_idle_per_backend == 0 {
+        if sender.is_closed() || self.idle.max_per_backend == 0 {
             return;
         }
         let pool = self.clone();
         let put = move |sender: SendRequest<UpBody>| {
-            let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let list = idle.entry(addr).or_default();
-            let now = Instant::now();
-            list.retain(|(since, s)| {
-                now.duration_since(*since) < pool.idle_timeout && !s.is_closed()
-            });
-            if list.len() < pool.max_idle_per_backend {
-                list.push((Instant::now(), sender));
-            }
+            pool.idle.put(addr, sender, |s| !s.is_closed());
         };
         if sender.is_ready() {
             put(sender);
@@ -150,9 +169,7 @@ pub(crate) async fn connect_tcp(
 /// Idle kept-alive dyno connections of the fast path (`h1`), as plain sockets at a message
 /// boundary; per router worker, like [`Pool`].
 pub(crate) struct StreamPool {
-    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, TcpStream)>>>,
-    max_idle_per_backend: usize,
-    idle_timeout: Duration,
+    idle: Idle<TcpStream>,
     connect_timeout: Duration,
 }
 
@@ -163,38 +180,18 @@ impl StreamPool {
         connect_timeout: Duration,
     ) -> Self {
         StreamPool {
-            idle: Mutex::new(HashMap::new()),
-            max_idle_per_backend,
-            idle_timeout,
+            idle: Idle::new(max_idle_per_backend, idle_timeout),
             connect_timeout,
         }
     }
 
     /// The most recently idled connection to `addr` that is young enough.
     pub fn checkout(&self, addr: SocketAddr) -> Option<TcpStream> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(&addr)?;
-        let mut found = None;
-        while let Some((since, s)) = list.pop() {
-            if since.elapsed() < self.idle_timeout {
-                found = Some(s);
-                break;
-            }
-        }
-        if list.is_empty() {
-            idle.remove(&addr);
-        }
-        found
+        self.idle.take(addr, |_| true)
     }
 
     pub fn checkin(&self, addr: SocketAddr, s: TcpStream) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(addr).or_default();
-        let now = Instant::now();
-        list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
-        if list.len() < self.max_idle_per_backend {
-            list.push((now, s));
-        }
+        self.idle.put(addr, s, |_| true);
     }
 
     pub async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
