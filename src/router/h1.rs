@@ -332,7 +332,7 @@ impl Client {
         if r.error.is_none() && r.reusable && !up_close {
             self.up = Some((backend.addr, up));
         }
-        if r.error.is_some() || close || io.flush().await.is_err() {
+        if r.error.is_some() || close {
             return Next::Close;
         }
         Next::KeepAlive
@@ -428,7 +428,11 @@ impl Client {
                     }
                     RespHead::Interim(n) => {
                         // 103 Early Hints and friends: passed on as they are.
-                        if io.write_all(&self.ubuf[..n]).await.is_err() {
+                        let sent = match io.write_all(&self.ubuf[..n]).await {
+                            Ok(()) => io.flush().await,
+                            e => e,
+                        };
+                        if sent.is_err() {
                             return Err(NoHead::Code(H27));
                         }
                         self.ubuf.advance(n);
@@ -593,6 +597,11 @@ impl Client {
             } else {
                 io.write_all(part).await
             };
+            // Out to the client before waiting on the dyno again (TLS holds records until then).
+            let wrote = match wrote {
+                Ok(()) => io.flush().await,
+                e => e,
+            };
             let extra = self.ubuf.len() > take;
             self.ubuf.clear();
             if wrote.is_err() {
@@ -640,13 +649,6 @@ impl Client {
                         reusable: false,
                     }
                 }
-            }
-            if io.flush().await.is_err() {
-                return Relayed {
-                    error: Some(H27),
-                    bytes,
-                    reusable: false,
-                };
             }
         }
     }

@@ -272,15 +272,14 @@ async fn serve_any(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Error>();
     let n = config.workers.max(1);
-    let (handoff, mut handed): (Vec<_>, Vec<_>) = (0..n)
+    let (handoff, handed): (Vec<_>, Vec<_>) = (0..n)
         .map(|_| tokio::sync::mpsc::unbounded_channel())
         .unzip();
     let workers = Arc::new(Workers {
         load: (0..n).map(|_| AtomicUsize::new(0)).collect(),
         handoff,
     });
-    for i in 0..n {
-        let handed = handed.remove(0);
+    for (i, handed) in handed.into_iter().enumerate() {
         let workers = workers.clone();
         let listener = listener.try_clone()?;
         let router = Arc::new(Router {
