@@ -1122,6 +1122,15 @@ async fn custom_domains_and_idle_apps_wake() {
     });
 }
 
+/// App `hello` with one web dyno (`upstream("hello-web")`) behind a router with `config`.
+async fn hello_app(config: RouterConfig) -> (Upstream, SocketAddr, Logs) {
+    let a = upstream("hello-web").await;
+    let table = RouteTable::default();
+    table.set("hello", route(vec![backend("web.1", a.addr)]));
+    let (router, logs) = start_router(table, config).await;
+    (a, router, logs)
+}
+
 /// A dyno speaking raw HTTP: answers every request head it reads with `answer` (then closes the
 /// connection when `close_after`).
 async fn raw_upstream(answer: &'static [u8], close_after: bool) -> SocketAddr {
@@ -1169,10 +1178,7 @@ async fn read_until_count(s: &mut TcpStream, marker: &str, want: usize) -> Strin
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     bounded!(async {
-        let a = upstream("hello-web").await;
-        let table = RouteTable::default();
-        table.set("hello", route(vec![backend("web.1", a.addr)]));
-        let (router, logs) = start_router(table, test_config()).await;
+        let (_a, router, logs) = hello_app(test_config()).await;
         let mut s = TcpStream::connect(router).await.unwrap();
         s.write_all(
             b"GET /headers?n=1 HTTP/1.1\r\nHost: hello.localhost\r\n\r\n\
@@ -1200,10 +1206,7 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn head_http10_and_chunked_uploads_are_served() {
     bounded!(async {
-        let a = upstream("hello-web").await;
-        let table = RouteTable::default();
-        table.set("hello", route(vec![backend("web.1", a.addr)]));
-        let (router, logs) = start_router(table, test_config()).await;
+        let (_a, router, logs) = hello_app(test_config()).await;
 
         // HEAD: the head only, and the connection goes on.
         let mut s = TcpStream::connect(router).await.unwrap();
@@ -1292,14 +1295,11 @@ async fn close_delimited_and_malformed_responses() {
 #[tokio::test]
 async fn the_hyper_path_serves_alone_too() {
     bounded!(async {
-        let a = upstream("hello-web").await;
-        let table = RouteTable::default();
-        table.set("hello", route(vec![backend("web.1", a.addr)]));
         let config = RouterConfig {
             fast_path: false,
             ..test_config()
         };
-        let (router, logs) = start_router(table, config).await;
+        let (_a, router, logs) = hello_app(config).await;
         let (status, _, body) = get(router, "hello.localhost", "/headers").await;
         assert_eq!(status, StatusCode::OK);
         let h = header_lines(&body);
@@ -1387,10 +1387,7 @@ async fn interim_responses_pass_and_chunking_beats_a_content_length() {
 #[tokio::test]
 async fn malformed_requests_get_4xx_and_the_router_goes_on() {
     bounded!(async {
-        let a = upstream("hello-web").await;
-        let table = RouteTable::default();
-        table.set("hello", route(vec![backend("web.1", a.addr)]));
-        let (router, logs) = start_router(table, test_config()).await;
+        let (_a, router, logs) = hello_app(test_config()).await;
         let big = format!(
             "GET / HTTP/1.1\r\nHost: hello.localhost\r\nX-Big: {}\r\n\r\n",
             "x".repeat(70 * 1024)
