@@ -119,6 +119,7 @@ impl Bench {
             cpu_shares: 1024,
             stop_timeout_secs: 1,
             version: "bench".into(),
+            network: None,
         }
     }
 

@@ -11,6 +11,7 @@ apt_packages=(
   ruby ruby-bundler            # the stack's Ruby and Bundler (the ruby buildpack)
   golang-go                    # the stack's Go (the go buildpack)
   tmux                         # tests/dash.rs drives `dyno dash` in a real terminal
+  nftables iproute2            # dyno networking: the firewall table of a home's bridge; tests use `ip netns`
 )
 # The stack's Node.js: Debian's nodejs and npm, unless the machine already has a node and npm
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).

@@ -222,10 +222,7 @@ fn dynos_are_isolated_containers() {
     env.ok(&["up"], Some(&dir));
     env.ok(&["ps:scale", "web=2"], Some(&dir));
     let dynos = env.wait_dynos_up("probe", &["web.1", "web.2"]);
-    let port_of = |name: &str| -> u16 {
-        let d = dynos.iter().find(|d| d["name"] == name).unwrap();
-        d["port"].as_u64().unwrap() as u16
-    };
+    let port_of = |name: &str| env.dyno_addr(dynos.iter().find(|d| d["name"] == name).unwrap());
     let (p1, p2) = (port_of("web.1"), port_of("web.2"));
 
     // Not root, a passwd entry, hostname = dyno name.
@@ -286,7 +283,7 @@ fn dynos_are_isolated_containers() {
 
     // A restart (here: the app crashes) starts from a fresh copy of the slug.
     let old_id = dynos.iter().find(|d| d["name"] == "web.1").unwrap()["id"].clone();
-    let _ = std::panic::catch_unwind(|| http_get(p1, "localhost", "/crash"));
+    let _ = std::panic::catch_unwind(|| http_get_at(p1, "localhost", "/crash"));
     let restarted = wait_until(Duration::from_secs(20), || {
         env.dynos("probe")
             .iter()
@@ -298,9 +295,7 @@ fn dynos_are_isolated_containers() {
         env.dynos("probe")
     );
     let dynos = env.dynos("probe");
-    let p1 = dynos.iter().find(|d| d["name"] == "web.1").unwrap()["port"]
-        .as_u64()
-        .unwrap() as u16;
+    let p1 = env.dyno_addr(dynos.iter().find(|d| d["name"] == "web.1").unwrap());
     assert_eq!(dyno_get(p1, "/exists?path=/app/written-by-web1"), "no");
     let logs = env.logs("probe");
     assert!(

@@ -89,6 +89,7 @@ pub async fn run(
         cpu_shares: CPU_SHARES,
         stop_timeout_secs: 2,
         version: crate::api::VERSION.to_string(),
+        network: None,
     };
     let handle = runtime
         .start_build(

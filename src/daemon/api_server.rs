@@ -601,6 +601,7 @@ fn create_app(d: &Arc<Daemon>, name: Option<String>) -> Result<Resp, Fail> {
         },
     };
     let a = d.store.create_app(&name)?;
+    d.apps_changed();
     if let Err(e) = crate::git::ensure_repo(&d.paths, &a.name, &crate::git::dyno_exe()) {
         // The app exists; the daemon's next start creates the repository again.
         tracing::warn!(app = %a.name, "creating its git repository: {e:#}");
@@ -622,6 +623,7 @@ fn rename_app(d: &Arc<Daemon>, a: &AppRow, name: &str) -> Result<(), Fail> {
         ));
     }
     d.store.rename_app(&a.id, name)?;
+    d.apps_changed();
     if let Err(e) = crate::git::rename_repo(&d.paths, &a.name, name) {
         tracing::warn!(app = %name, "renaming its git repository: {e:#}");
     }
@@ -655,6 +657,7 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
         .await;
     }
     d.store.delete_app(&a.id)?;
+    d.apps_changed();
     d.routes.remove(&a.name);
     d.logs.forget(&a.name);
     super::routing::reload_domains(d);

@@ -461,6 +461,7 @@ pub(super) async fn launch(
         cpu_shares: CPU_SHARES,
         stop_timeout_secs: d.settings.stop_timeout.as_secs(),
         version: api::VERSION.to_string(),
+        network: None,
     };
     d.logs.platform(
         app_name,
@@ -670,9 +671,10 @@ pub fn update_routes(d: &Daemon, app_id: &str) {
         .iter()
         .filter(|e| e.process_type == "web" && e.state == DynoState::Up && !e.stopping)
         .filter_map(|e| {
+            let ip = e.handle.as_ref()?.spec.ip();
             Some(Backend {
                 dyno: e.name.clone(),
-                addr: SocketAddr::from(([127, 0, 0, 1], e.port?)),
+                addr: SocketAddr::new(ip, e.port?),
             })
         })
         .collect();
@@ -718,6 +720,8 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         return;
     };
     let handle = entry.handle.clone().expect("watched dynos have a handle");
+    let _router_port = d.serve_router_port(&handle);
+    let ip = handle.spec.ip();
     let tail = tokio::spawn(tail_output(
         d.clone(),
         handle.clone(),
@@ -731,10 +735,7 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
             Some(port) => {
                 let deadline = Instant::now() + d.settings.boot_timeout;
                 while Instant::now() < deadline {
-                    if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                        .await
-                        .is_ok()
-                    {
+                    if tokio::net::TcpStream::connect((ip, port)).await.is_ok() {
                         return true;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;

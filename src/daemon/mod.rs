@@ -166,6 +166,8 @@ pub struct Daemon {
     pub shutdown: Notify,
     /// Notified whenever a dyno is gone.
     pub dyno_gone: Notify,
+    /// Hands the router's port inside each dyno to the router.
+    pub inbound: crate::router::Inbound,
 }
 
 impl Daemon {
@@ -183,6 +185,36 @@ impl Daemon {
     /// `app[api]` lines, e.g. `Release v3 created by user`.
     pub fn api_log(&self, app: &str, msg: impl Into<String>) {
         self.logs.push(app, LogLine::new("app", "api", msg));
+    }
+
+    /// Serves the router's port inside `dyno`'s network namespace until the guard is dropped
+    /// (when the dyno is gone).
+    pub fn serve_router_port(
+        &self,
+        dyno: &crate::runtime::DynoHandle,
+    ) -> Option<crate::router::InboundGuard> {
+        match self.runtime.router_listener(dyno) {
+            Ok(l) => l.map(|l| self.inbound.add(l)),
+            Err(e) => {
+                tracing::warn!(dyno = %dyno.id, "the router's port inside: {e:#}");
+                None
+            }
+        }
+    }
+
+    /// Every app's `<app>.localhost` resolves inside dynos: call when apps come and go.
+    pub fn apps_changed(&self) {
+        let Some(net) = &self.runtime.net else { return };
+        let names: Vec<String> = match self.store.apps() {
+            Ok(apps) => apps.into_iter().map(|a| a.name).collect(),
+            Err(e) => {
+                tracing::warn!("listing apps for the dynos' hosts file: {e:#}");
+                return;
+            }
+        };
+        if let Err(e) = net.set_apps(&names) {
+            tracing::warn!("writing the dynos' hosts file: {e:#}");
+        }
     }
 
     pub fn web_url(&self, app: &str) -> String {
@@ -243,8 +275,24 @@ async fn run() -> Result<()> {
     let paths = Paths::from_env()?;
     let _lock = lock(&paths)?;
     let settings = Settings::from_env();
+    let network = crate::runtime::net::base_from_env()?;
     let store = Store::open(&paths.db())?;
-    let runtime = Runtime::new(&paths).context("preparing the container runtime")?;
+    let listener = tokio::net::TcpListener::bind(&settings.router_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "the router cannot listen on {} (set DYNO_ROUTER_ADDR to another address)",
+                settings.router_addr
+            )
+        })?;
+    let router_addr = listener.local_addr()?;
+    let mut runtime = Runtime::new(&paths).context("preparing the container runtime")?;
+    if let Some(base) = network {
+        let net = crate::runtime::net::Network::setup(&paths, base, Some(router_addr.port()))
+            .context("setting up the dynos' network")?;
+        tracing::info!(bridge = %net.bridge, subnet = %net.subnet, "dyno network");
+        runtime = runtime.with_network(net);
+    }
     let builder = Builder::new(paths.clone(), crate::build::find_buildpacks()?);
     // Builds never outlive their daemon: what a previous one left is cleaned up and failed.
     runtime.clean_builds();
@@ -257,15 +305,6 @@ async fn run() -> Result<()> {
             tracing::warn!(app = %app.name, "git repository: {e:#}");
         }
     }
-    let listener = tokio::net::TcpListener::bind(&settings.router_addr)
-        .await
-        .with_context(|| {
-            format!(
-                "the router cannot listen on {} (set DYNO_ROUTER_ADDR to another address)",
-                settings.router_addr
-            )
-        })?;
-    let router_addr = listener.local_addr()?;
     let routes = RouteTable::default();
     let https = match &settings.https_addr {
         Some(addr) => match routing::https_listener(&paths, addr, &routes).await {
@@ -277,6 +316,7 @@ async fn run() -> Result<()> {
         },
         None => None,
     };
+    let (inbound, inbound_listeners) = crate::router::Inbound::channel();
     let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
     let idle = idle::Idle::load(&store).context("the idled apps")?;
     let d = Arc::new(Daemon {
@@ -299,6 +339,7 @@ async fn run() -> Result<()> {
         keep_dynos: AtomicBool::new(false),
         shutdown: Notify::new(),
         dyno_gone: Notify::new(),
+        inbound,
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
@@ -320,6 +361,21 @@ async fn run() -> Result<()> {
         }
     }
 
+    // Network links of no adopted dyno: a crash's leftovers.
+    if let Some(net) = &d.runtime.net {
+        let keep: std::collections::HashSet<String> = d
+            .manager
+            .all()
+            .iter()
+            .filter_map(|e| e.handle.as_ref()?.spec.network.as_ref())
+            .map(|n| n.veth.clone())
+            .collect();
+        if let Err(e) = net.clean_leftovers(&keep) {
+            tracing::warn!("cleaning the dyno network's leftovers: {e:#}");
+        }
+    }
+    d.apps_changed();
+
     let log_d = d.clone();
     let router_log: crate::router::RouterLog = Arc::new(move |app: &str, line: String| {
         log_d.logs.push(app, LogLine::new("heroku", "router", line));
@@ -328,7 +384,10 @@ async fn run() -> Result<()> {
     let config = d.settings.router.clone();
     let log = router_log.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::router::serve_with(listener, routes, log, config).await {
+        if let Err(e) =
+            crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+                .await
+        {
             tracing::error!("router: {e:#}");
         }
     });
@@ -365,6 +424,11 @@ async fn run() -> Result<()> {
     if !keep {
         stop_all(&d).await;
         remove_instance_cgroups(&paths);
+        if let Some(net) = &d.runtime.net {
+            if let Err(e) = net.teardown() {
+                tracing::warn!("removing the dyno network: {e:#}");
+            }
+        }
     }
     server.abort();
     d.logs.flush();

@@ -209,6 +209,7 @@ pub async fn create(
         cpu_shares: super::manager::CPU_SHARES,
         stop_timeout_secs: d.settings.stop_timeout.as_secs(),
         version: api::VERSION.to_string(),
+        network: None,
     };
     d.logs.platform(
         &app.name,
@@ -299,6 +300,7 @@ async fn watch_dyno(
     handle: DynoHandle,
     exit_tx: watch::Sender<Option<i32>>,
 ) {
+    let _router_port = d.serve_router_port(&handle);
     let status = match d.runtime.wait(&handle).await {
         Ok(x) => x.status,
         Err(e) => {

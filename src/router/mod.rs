@@ -239,7 +239,48 @@ pub async fn serve_with(
     log: RouterLog,
     config: RouterConfig,
 ) -> anyhow::Result<()> {
-    serve_any(listener, table, log, config, None).await
+    serve_any(listener, table, log, config, None, None).await
+}
+
+/// Listeners the router serves besides its own: the router's port inside each dyno's network
+/// namespace (apps calling apps at `127.0.0.1:<router port>`). Each lives until its
+/// [`InboundGuard`] is dropped.
+#[derive(Clone)]
+pub struct Inbound(tokio::sync::mpsc::UnboundedSender<(std::net::TcpListener, InboundStop)>);
+
+type InboundStop = tokio::sync::oneshot::Receiver<()>;
+
+/// The receiving end of [`Inbound`], given to [`serve_with_inbound`].
+pub struct InboundListeners(
+    tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpListener, InboundStop)>,
+);
+
+/// Stops serving (and closes) an inbound listener when dropped.
+pub struct InboundGuard(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
+
+impl Inbound {
+    pub fn channel() -> (Inbound, InboundListeners) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Inbound(tx), InboundListeners(rx))
+    }
+
+    /// Serves `listener` (non-blocking) until the returned guard is dropped.
+    pub fn add(&self, listener: std::net::TcpListener) -> InboundGuard {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self.0.send((listener, rx));
+        InboundGuard(tx)
+    }
+}
+
+/// [`serve_with`], also serving every listener that comes through `inbound`.
+pub async fn serve_with_inbound(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+    inbound: InboundListeners,
+) -> anyhow::Result<()> {
+    serve_any(listener, table, log, config, None, Some(inbound)).await
 }
 
 /// Serves HTTPS on `listener` forever, with certificates from `acceptor`.
@@ -250,7 +291,7 @@ pub async fn serve_tls(
     config: RouterConfig,
     acceptor: tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<()> {
-    serve_any(listener, table, log, config, Some(acceptor)).await
+    serve_any(listener, table, log, config, Some(acceptor), None).await
 }
 
 /// Runs `config.workers` accept loops, each on its own thread with a single-threaded runtime
@@ -264,6 +305,7 @@ async fn serve_any(
     log: RouterLog,
     config: RouterConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    inbound: Option<InboundListeners>,
 ) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     let listener = listener.into_std()?;
@@ -331,10 +373,51 @@ async fn serve_any(
             })?;
     }
     drop(fail_tx);
+    // Inbound listeners are accepted here and handed to the workers like their own accepts.
+    let _inbound = inbound.map(|InboundListeners(mut rx)| {
+        let (workers, slots) = (workers.clone(), slots.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            while let Some((listener, stop)) = rx.recv().await {
+                let (workers, slots) = (workers.clone(), slots.clone());
+                tokio::spawn(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let accepts = async {
+                        while let Some((stream, peer, slot)) = accept_one(&listener, &slots).await {
+                            let to = workers.least_loaded(0);
+                            workers.load[to].fetch_add(1, Ordering::Relaxed);
+                            let sent = stream.into_std().ok().is_some_and(|stream| {
+                                workers.handoff[to]
+                                    .send(Handoff { stream, peer, slot })
+                                    .is_ok()
+                            });
+                            if !sent {
+                                workers.load[to].fetch_sub(1, Ordering::Relaxed);
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = accepts => {}
+                        _ = stop => {}
+                    }
+                });
+            }
+        }))
+    });
     let _keep = stop_tx;
     match fail_rx.recv().await {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Aborts a task when dropped (the router's own helper tasks end with it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

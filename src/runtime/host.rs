@@ -275,6 +275,7 @@ pub(crate) fn clean_dyno(
     remove_state_dir: bool,
 ) {
     let me = std::process::id() as i32;
+    let network = super::net::of_state_dir(state_dir);
     for pid in find_shims(state_dir).into_iter().filter(|p| *p != me) {
         // SAFETY: plain kill(2).
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -288,6 +289,9 @@ pub(crate) fn clean_dyno(
         let _ = std::fs::remove_dir_all(paths.containers().join(id));
     }
     remove_cgroup(&rel);
+    if let Some(n) = &network {
+        super::net::unwire(n);
+    }
     if remove_state_dir {
         let _ = std::fs::remove_dir_all(state_dir);
     } else {

@@ -10,6 +10,8 @@
 
 mod host;
 mod init;
+pub mod net;
+mod netlink;
 mod shim;
 mod stack;
 mod stdio;
@@ -59,6 +61,20 @@ pub struct DynoSpec {
     pub stop_timeout_secs: u64,
     /// Version of the dyno binary that wrote the spec.
     pub version: String,
+    /// Its network namespace's wiring; `None`: the host's network (dynos of versions before
+    /// dyno networking, and `DYNO_NETWORK=host`).
+    #[serde(default)]
+    pub network: Option<net::DynoNet>,
+}
+
+impl DynoSpec {
+    /// The address the dyno's ports are reached at from the host.
+    pub fn ip(&self) -> std::net::IpAddr {
+        match &self.network {
+            Some(n) => n.address.into(),
+            None => std::net::Ipv4Addr::LOCALHOST.into(),
+        }
+    }
 }
 
 /// What turns a dyno spec into a build container (`build.json` next to `spec.json`): no slug
@@ -89,6 +105,9 @@ pub struct DynoHandle {
     /// Host pid of the container's init.
     pub container_pid: i32,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The shim's descriptor of the router's listener inside the dyno (see `net.rs`).
+    #[serde(default)]
+    pub router_fd: Option<i32>,
 }
 
 /// How a dyno ended.
@@ -104,6 +123,8 @@ pub struct Runtime {
     pub paths: Paths,
     /// The dyno binary run as `<exe> shim <state-dir>` (and bound into dynos as their init).
     pub exe: PathBuf,
+    /// This home's dyno network; `None`: dynos share the host's network.
+    pub net: Option<net::Network>,
 }
 
 /// How long [`Runtime::start`] waits for the shim's `started`/`error` line.
@@ -123,7 +144,58 @@ impl Runtime {
             // The daemon's own binary even after an upgrade replaced the file on disk, so a
             // daemon's shims and inits are always of its own version.
             exe: PathBuf::from("/proc/self/exe"),
+            net: None,
         })
+    }
+
+    /// Gives every dyno and build container started from now on a network namespace of its own.
+    pub fn with_network(mut self, net: net::Network) -> Self {
+        self.net = Some(net);
+        self
+    }
+
+    /// Opens `port` on [`Runtime::services_addr`] to every dyno (a platform service).
+    pub fn allow_service(&self, port: u16) -> Result<()> {
+        match &self.net {
+            Some(n) => n.allow_service(port),
+            None => Ok(()),
+        }
+    }
+
+    /// The address dynos reach the platform's services at (loopback on the host network).
+    pub fn services_addr(&self) -> std::net::Ipv4Addr {
+        self.net
+            .as_ref()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.services_addr())
+    }
+
+    /// The router's listener inside a dyno's namespace, duplicated from its shim (pidfd_getfd):
+    /// the caller serves it, and closes it when the dyno is gone.
+    pub fn router_listener(&self, dyno: &DynoHandle) -> Result<Option<std::net::TcpListener>> {
+        let Some(remote) = dyno.router_fd else {
+            return Ok(None);
+        };
+        // SAFETY: pidfd_open(2) returns a new fd or -1.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, dyno.shim_pid, 0) } as i32;
+        if pidfd < 0 {
+            return Err(std::io::Error::last_os_error()).context("pidfd_open of the shim");
+        }
+        // SAFETY: a fresh fd we own.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        if !host::is_shim_of(dyno.shim_pid, &dyno.state_dir) {
+            bail!("the shim of {} is gone", dyno.id);
+        }
+        // SAFETY: pidfd_getfd(2) returns a new fd (close-on-exec) or -1.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), remote, 0) } as i32;
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("pidfd_getfd of the router's port");
+        }
+        // SAFETY: a fresh fd we own, a listening TCP socket.
+        let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        l.set_nonblocking(true)?;
+        Ok(Some(l))
     }
 
     /// Uses `exe` as the dyno binary for shims and inits (default: the current executable).
@@ -158,10 +230,12 @@ impl Runtime {
     async fn start_in(
         &self,
         root: &Path,
-        spec: DynoSpec,
+        mut spec: DynoSpec,
         build: Option<BuildSpec>,
     ) -> Result<DynoHandle> {
         check_id(&spec.id)?;
+        // Held until the shim has made the veth: then the address shows as taken.
+        let _address = self.assign_network(&mut spec, build.is_none())?;
         let state_dir = root.join(&spec.id);
         std::fs::create_dir_all(root)?;
         std::fs::create_dir(&state_dir)
@@ -186,6 +260,8 @@ impl Runtime {
         opts: AttachOptions,
     ) -> Result<(DynoHandle, DynoStdio)> {
         check_id(&spec.id)?;
+        let mut spec = spec;
+        let _address = self.assign_network(&mut spec, true)?;
         let state_dir = self.paths.dynos().join(&spec.id);
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         std::fs::create_dir_all(self.paths.dynos())?;
@@ -222,6 +298,21 @@ impl Runtime {
     }
 
     /// Whether a dyno (an adopted one, say) was started attached to a client.
+    /// Gives `spec` an address on this home's network (with the router's port inside when
+    /// `router`), unless dynos share the host's network.
+    fn assign_network(
+        &self,
+        spec: &mut DynoSpec,
+        router: bool,
+    ) -> Result<Option<net::Reservation>> {
+        let Some(n) = &self.net else {
+            return Ok(None);
+        };
+        let (dn, reservation) = n.allocate(router)?;
+        spec.network = Some(dn);
+        Ok(Some(reservation))
+    }
+
     pub fn is_attached(dyno: &DynoHandle) -> bool {
         dyno.state_dir.join("attach.json").exists()
     }

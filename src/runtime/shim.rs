@@ -90,6 +90,7 @@ pub fn shim_main(state_dir: PathBuf) -> i32 {
         shim_pid: std::process::id() as i32,
         container_pid: pid,
         started_at: chrono::Utc::now(),
+        router_fd: shim.router_listener.as_ref().map(|f| f.as_raw_fd()),
     };
     let written = serde_json::to_vec(&handle)
         .map_err(anyhow::Error::from)
@@ -192,6 +193,9 @@ struct Shim {
     /// `attach_sock` (our stdin when started) instead of into the output spool.
     attach: Option<AttachOptions>,
     attach_sock: Option<OwnedFd>,
+    /// The router's listener inside the dyno's network namespace: kept open for the dyno's
+    /// life (the daemon takes a duplicate of it, also after a restart).
+    router_listener: Option<OwnedFd>,
 }
 
 impl Shim {
@@ -242,6 +246,7 @@ impl Shim {
             log_lines_at_start,
             attach,
             attach_sock,
+            router_listener: None,
         })
     }
 
@@ -348,6 +353,15 @@ impl Shim {
             .map_err(|e| anyhow!("creating container: {e}"))?;
         let t_build = t0.elapsed();
         let container = self.container.insert(container);
+        if let Some(dn) = &self.spec.network {
+            // The init waits in its namespaces until start(): wire its network now.
+            let pid = container
+                .pid()
+                .ok_or_else(|| anyhow!("container has no pid"))?
+                .as_raw();
+            self.router_listener =
+                super::net::wire(dn, pid).context("wiring the dyno's network")?;
+        }
         if let Some(sock) = self.attach_sock.take() {
             // Hand the dyno's stdio to the daemon and keep no copy: when the daemon lets go, the
             // dyno sees a hangup (pty) or EOF/EPIPE (pipes).
@@ -819,10 +833,16 @@ pub(crate) fn oci_config(
         }
     }
     for f in ETC_FILES {
-        let host = Path::new("/etc").join(f);
+        let host = match (&spec.network, *f) {
+            // A namespaced dyno's own: every app's name, resolvers it can reach.
+            (Some(n), "hosts") => n.hosts.clone(),
+            (Some(n), "resolv.conf") => n.resolv.clone(),
+            _ => Path::new("/etc").join(f),
+        };
         if host.exists() {
-            let h = host.to_string_lossy();
-            mounts.push(mount(&h, "bind", &h, &["bind", "ro", "nosuid", "nodev"]));
+            let dest = Path::new("/etc").join(f);
+            let (h, dest) = (host.to_string_lossy(), dest.to_string_lossy());
+            mounts.push(mount(&dest, "bind", &h, &["bind", "ro", "nosuid", "nodev"]));
         }
     }
     for d in ETC_DIRS {
@@ -866,6 +886,15 @@ pub(crate) fn oci_config(
         memory["swap"] = json!(spec.memory_limit as i64);
     }
     let no_caps: Vec<String> = vec![];
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "mount"}),
+        json!({"type": "uts"}),
+        json!({"type": "ipc"}),
+    ];
+    if spec.network.is_some() {
+        namespaces.push(json!({"type": "network"}));
+    }
 
     json!({
         "ociVersion": "1.0.2",
@@ -886,9 +915,7 @@ pub(crate) fn oci_config(
             "noNewPrivileges": true,
         },
         "linux": {
-            "namespaces": [
-                {"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"},
-            ],
+            "namespaces": namespaces,
             "cgroupsPath": format!("{}/{}", paths.cgroup_parent(), spec.id),
             "resources": {
                 "devices": [{ "allow": false, "access": "rwm" }],

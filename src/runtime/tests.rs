@@ -107,6 +107,7 @@ impl TestEnv {
             cpu_shares: 512,
             stop_timeout_secs: 2,
             version: "test".into(),
+            network: None,
         }
     }
 

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -119,6 +119,48 @@ impl Env {
         addr.rsplit(':').next().unwrap().parse().unwrap()
     }
 
+    /// Where the host reaches a dyno's `$PORT` (a dyno of `ps --json`): its address in its own
+    /// network namespace.
+    pub fn dyno_addr(&self, dyno: &Value) -> SocketAddr {
+        let id = dyno["id"].as_str().expect("dyno id");
+        let port = dyno["port"].as_u64().expect("dyno port") as u16;
+        let spec: Value = serde_json::from_slice(
+            &std::fs::read(self.home.join("run/dynos").join(id).join("spec.json"))
+                .expect("the dyno's spec.json"),
+        )
+        .unwrap();
+        let ip = spec["network"]["address"].as_str().unwrap_or("127.0.0.1");
+        SocketAddr::new(ip.parse().unwrap(), port)
+    }
+
+    /// This home's network links (bridge and dyno veths).
+    pub fn links(&self) -> Vec<String> {
+        let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| {
+                *n == format!("dyno{}", self.instance)
+                    || n.starts_with(&format!("dv{}", self.instance))
+            })
+            .collect()
+    }
+
+    /// This home's dyno veths (host side).
+    pub fn veths(&self) -> Vec<String> {
+        let bridge = format!("dyno{}", self.instance);
+        self.links().into_iter().filter(|l| *l != bridge).collect()
+    }
+
+    /// Whether this home's firewall table exists.
+    pub fn has_nft_table(&self) -> bool {
+        Command::new("nft")
+            .args(["list", "table", "inet", &format!("dyno_{}", self.instance)])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
     pub fn daemon_pid(&self) -> Option<i32> {
         let o = self.run(&["daemon:status", "--json"], None);
         let v: Value = serde_json::from_slice(&o.stdout).ok()?;
@@ -208,13 +250,15 @@ impl Env {
             self.mounts().is_empty()
                 && self.cgroups().is_empty()
                 && self.dyno_processes().is_empty()
+                && self.veths().is_empty()
         });
         assert!(
             clean,
-            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}",
+            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}, veths {:?}",
             self.mounts(),
             self.cgroups(),
-            self.dyno_processes()
+            self.dyno_processes(),
+            self.veths()
         );
     }
 }
@@ -250,6 +294,18 @@ impl Drop for Env {
         {
             let _ = std::fs::remove_dir(h.path().join("dyno").join(&self.instance));
         }
+        for link in self.links() {
+            let _ = Command::new("ip").args(["link", "del", &link]).status();
+        }
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &format!("dyno_{}", self.instance),
+            ])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.tmp);
         let _ =
             std::fs::remove_dir_all(std::env::temp_dir().join(format!("dyno-{}", self.instance)));
@@ -291,7 +347,12 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// A minimal HTTP/1.0 GET (no client library: what goes over the wire is plain to see).
 pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    http_get_at(SocketAddr::from(([127, 0, 0, 1], port)), host, path)
+}
+
+/// [`http_get`] to any address.
+pub fn http_get_at(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
     let mut buf = vec![];
@@ -309,9 +370,9 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// GET straight to a dyno's port (to ask one particular dyno).
-pub fn dyno_get(port: u16, path: &str) -> String {
-    let (status, body) = http_get(port, "localhost", path);
+/// GET straight to a dyno's port (to ask one particular dyno), at [`Env::dyno_addr`].
+pub fn dyno_get(addr: SocketAddr, path: &str) -> String {
+    let (status, body) = http_get_at(addr, "localhost", path);
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
