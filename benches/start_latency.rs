@@ -1,7 +1,8 @@
 //! Dyno start latency, as root: `scripts/bench-start.sh` (or, with a fresh release binary,
 //! `cargo bench --bench start_latency`).
 //!
-//! Measures the time from [`Runtime::start`] (what the daemon does on "start this dyno") to the
+//! Measures, for a dyno on the host network and one in its own network namespace (interleaved),
+//! the time from [`Runtime::start`] (what the daemon does on "start this dyno") to the
 //! Procfile command running inside the container, read back from the dyno's output spool where
 //! the command printed `date +%s%N`. The command also prints a variable exported by the slug's
 //! `.profile.d/x.sh`, proving the full init path ran. Side by side (interleaved, same run):
@@ -17,7 +18,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use dyno::paths::Paths;
-use dyno::runtime::{DynoHandle, DynoSpec, OutputLine, Runtime, DYNO_GID, DYNO_UID};
+use dyno::runtime::{net, DynoHandle, DynoSpec, OutputLine, Runtime, DYNO_GID, DYNO_UID};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -89,6 +90,9 @@ fn fake_slug(paths: &Paths) -> Result<PathBuf> {
 /// The runtime plus every dyno started and not yet forgotten, for cleanup.
 struct Bench {
     rt: Runtime,
+    /// The same runtime with dyno networking (a network namespace, veth, routes, the router's
+    /// port inside): the daemon's default.
+    rt_net: Runtime,
     slug: PathBuf,
     live: Mutex<Vec<DynoHandle>>,
     n: Mutex<u32>,
@@ -125,10 +129,11 @@ impl Bench {
 
     /// Starts one dyno, waits for it to end (stopping it if it overruns), forgets it.
     /// Returns (start→command ms, start→`start()` returned ms).
-    async fn one_dyno(&self) -> Result<(f64, f64)> {
+    async fn one_dyno(&self, net: bool) -> Result<(f64, f64)> {
+        let rt = if net { &self.rt_net } else { &self.rt };
         let spec = self.spec();
         let t0 = now_ns();
-        let h = self.rt.start(spec).await.context("Runtime::start")?;
+        let h = rt.start(spec).await.context("Runtime::start")?;
         let t_ret = now_ns();
         self.live.lock().unwrap().push(h.clone());
         let exit = match tokio::time::timeout(DYNO_TIMEOUT, self.rt.wait(&h)).await {
@@ -231,6 +236,7 @@ fn unshare_bash() -> Result<f64> {
 struct Samples {
     dyno: Vec<f64>,
     dyno_ret: Vec<f64>,
+    dyno_net: Vec<f64>,
     unshare_true: Vec<f64>,
     unshare_bash: Vec<f64>,
 }
@@ -251,12 +257,14 @@ async fn measure(
             );
             break;
         }
-        let (d, r) = bench.one_dyno().await?;
+        let (d, r) = bench.one_dyno(false).await?;
+        let (dn, _) = bench.one_dyno(true).await?;
         let ut = unshare_true()?;
         let ub = unshare_bash()?;
         if i >= warmup {
             s.dyno.push(d);
             s.dyno_ret.push(r);
+            s.dyno_net.push(dn);
             s.unshare_true.push(ut);
             s.unshare_bash.push(ub);
         }
@@ -290,9 +298,11 @@ fn stats(v: &[f64]) -> Stats {
 
 fn report(s: &Samples, exe: &Path, warmup: usize) {
     let d = stats(&s.dyno);
+    let dn = stats(&s.dyno_net);
     let ut = stats(&s.unshare_true);
     let rows = [
-        ("dyno: Runtime::start -> command runs", &d),
+        ("dyno (host network): start -> command", &d),
+        ("dyno (own network ns): start -> command", &dn),
         (
             "dyno: Runtime::start -> start() returns",
             &stats(&s.dyno_ret),
@@ -324,11 +334,15 @@ fn report(s: &Samples, exe: &Path, warmup: usize) {
     );
     let verdict = |x: f64| if x <= TARGET_MS { "met" } else { "NOT met" };
     println!(
-        "target {TARGET_MS:.0} ms start -> command: median {:.2} ms {}, p90 {:.2} ms {}",
-        d.median,
-        verdict(d.median),
-        d.p90,
-        verdict(d.p90)
+        "the network namespace adds {:.2} ms (median)",
+        dn.median - d.median
+    );
+    println!(
+        "target {TARGET_MS:.0} ms start -> command, network included: median {:.2} ms {}, p90 {:.2} ms {}",
+        dn.median,
+        verdict(dn.median),
+        dn.p90,
+        verdict(dn.p90)
     );
 }
 
@@ -348,9 +362,17 @@ fn main() -> Result<()> {
         .tempdir_in("/tmp")?;
     let paths = Paths::new(&tmp.path().join("home"))?;
     let rt = Runtime::new(&paths)?.with_exe(exe.clone());
+    // A port for the router's listener inside each dyno (nobody serves it here).
+    let router = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = net::parse_cidr(net::DEFAULT_NETWORK).expect("the default network");
+    let network = net::Network::setup(&paths, base, Some(router.local_addr()?.port()))?;
+    let rt_net = Runtime::new(&paths)?
+        .with_exe(exe.clone())
+        .with_network(network);
     let slug = fake_slug(&paths)?;
     let bench = Arc::new(Bench {
         rt,
+        rt_net,
         slug,
         live: Mutex::new(vec![]),
         n: Mutex::new(0),
@@ -373,6 +395,11 @@ fn main() -> Result<()> {
             }
         };
         bench.cleanup().await;
+        if let Some(n) = &bench.rt_net.net {
+            if let Err(e) = n.teardown() {
+                eprintln!("removing the bench's network: {e:#}");
+            }
+        }
         res
     });
     drop(tokio_rt);

@@ -326,3 +326,88 @@ fn parallel_homes_get_their_own_subnets() {
     );
     assert_eq!(gateway_of(&envs[2]), gws[2]);
 }
+
+/// Whether a dyno runs in a network namespace (false also when it is already gone).
+fn namespaced(env: &Env, dyno: &Value) -> bool {
+    let id = dyno["id"].as_str().unwrap_or_default();
+    std::fs::read(env.home.join("run/dynos").join(id).join("spec.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|s| s["network"].is_object())
+}
+
+#[test]
+fn an_upgrade_from_the_host_network_keeps_serving() {
+    let env = Env::new("upgrade");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // `host`: dynos on the host's network, as a daemon before dyno networking ran them.
+    let dyno = |args: &[&str], cwd: Option<&std::path::Path>, network: &str| {
+        let o = env
+            .cmd(args, cwd)
+            .env("DYNO_ROUTER_ADDR", &addr)
+            .env("DYNO_NETWORK", network)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dyno {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let dir = env.app_dir("tests/fixtures/netprobe", "old");
+    dyno(&["up"], Some(&dir), "host");
+    dyno(&["ps:scale", "-a", "old", "web=2"], None, "host");
+    let before = env.wait_dynos_up("old", &["web.1", "web.2"]);
+    for d in &before {
+        assert!(env.dyno_addr(d).ip().is_loopback(), "{d}");
+    }
+    dyno(&["daemon:stop", "--keep-dynos"], None, "host");
+
+    // The new daemon adopts them, serves them at 127.0.0.1:port, then moves them one by one.
+    dyno(&["ps", "-a", "old"], None, "10.231.0.0/16");
+    let mut served = 0;
+    let moved = wait_until(Duration::from_secs(90), || {
+        let (status, body) = http_get(port, "old.localhost", "/");
+        assert_eq!(status, 200, "a request failed during the move: {body}");
+        served += 1;
+        let dynos = env.dynos("old");
+        dynos.len() == 2
+            && dynos
+                .iter()
+                .all(|d| d["state"] == "up" && namespaced(&env, d))
+    });
+    assert!(moved, "not moved: {:#?}", env.dynos("old"));
+    assert!(served > 1);
+    let after = env.dynos("old");
+    for n in ["web.1", "web.2"] {
+        assert!(after.iter().any(|d| d["name"] == n), "{after:#?}");
+    }
+    dyno(&["daemon:stop"], None, "10.231.0.0/16");
+    env.assert_nothing_left("daemon:stop");
+    assert!(env.links().is_empty(), "{:?}", env.links());
+}
+
+#[test]
+fn a_bad_dyno_network_is_refused_clearly() {
+    let env = Env::new("badnet");
+    for bad in ["banana", "10.0.0.0/25", "10.0.0.0/99", "300.1.2.0/16"] {
+        let o = env
+            .cmd(&["apps"], None)
+            .env("DYNO_NETWORK", bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains("DYNO_NETWORK") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+    assert!(env.links().is_empty(), "{:?}", env.links());
+}

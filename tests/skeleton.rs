@@ -231,7 +231,7 @@ fn dynos_are_isolated_containers() {
     let env_vars: serde_json::Value = serde_json::from_str(&dyno_get(p1, "/env")).unwrap();
     assert_eq!(env_vars["DYNO"], "web.1");
     assert_eq!(env_vars["HOME"], "/app");
-    assert_eq!(env_vars["PORT"], p1.to_string());
+    assert_eq!(env_vars["PORT"], p1.port().to_string());
     assert_eq!(env_vars["HEROKU_APP_NAME"], "probe");
     assert_eq!(env_vars["HEROKU_RELEASE_VERSION"], "v1");
 

@@ -571,6 +571,104 @@ pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {
     Ok(())
 }
 
+/// After an upgrade to dyno networking: the adopted dynos that still run on the host's network
+/// (started by an older daemon) are replaced one at a time, each new dyno up (web) or started
+/// (other types) before the old one stops, so the app keeps serving throughout.
+pub async fn move_off_host_network(d: Arc<Daemon>) {
+    if d.runtime.net.is_none() {
+        return;
+    }
+    let old: Vec<DynoEntry> = d
+        .manager
+        .all()
+        .into_iter()
+        .filter(|e| !e.one_off && e.handle.as_ref().is_some_and(|h| h.spec.network.is_none()))
+        .collect();
+    if !old.is_empty() {
+        tracing::info!(dynos = old.len(), "moving dynos off the host network");
+    }
+    for e in old {
+        if d.shutting_down() {
+            return;
+        }
+        let still_there = d
+            .manager
+            .dynos
+            .lock()
+            .unwrap()
+            .get(&e.id)
+            .is_some_and(|e| !e.stopping);
+        if !still_there {
+            continue;
+        }
+        if let Err(err) = replace_dyno(&d, &e).await {
+            tracing::warn!(dyno = %e.id, "not moved off the host network: {err:#}");
+        }
+    }
+}
+
+async fn replace_dyno(d: &Arc<Daemon>, old: &DynoEntry) -> Result<()> {
+    let new = {
+        let lock = d.manager.app_lock(&old.app_id);
+        let _guard = lock.lock().await;
+        let app = d.store.app(&old.app_id)?.context("the app is gone")?;
+        let release = d
+            .store
+            .current_release(&app.id)?
+            .filter(|r| r.id == old.release_id)
+            .context("a newer release replaces it anyway")?;
+        let slug_id = release.slug_id.clone().context("no slug")?;
+        let slug = d.store.slug(&slug_id)?.context("its slug is gone")?;
+        let port = if old.process_type == "web" {
+            Some(free_port(d)?)
+        } else {
+            None
+        };
+        let (new, _) = launch(
+            d,
+            &app.name,
+            &release,
+            &slug,
+            &old.process_type,
+            &old.name,
+            &old.command,
+            port,
+            &[],
+        )
+        .await?;
+        new
+    };
+    let deadline = Instant::now() + d.settings.boot_timeout + Duration::from_secs(1);
+    loop {
+        let state = d
+            .manager
+            .dynos
+            .lock()
+            .unwrap()
+            .get(&new.id)
+            .map(|e| (e.state, e.handle.is_some()));
+        match state {
+            Some((DynoState::Up, _)) => break,
+            Some((DynoState::Starting, _)) if old.process_type != "web" => break,
+            Some((DynoState::Starting, true)) if Instant::now() < deadline => {}
+            _ => {
+                let new = d.manager.dynos.lock().unwrap().get(&new.id).cloned();
+                if let Some(e) = new {
+                    stop_dyno(d, &e);
+                }
+                anyhow::bail!("its replacement did not come up");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // (Taken out first: stop_dyno locks the map again.)
+    let old = d.manager.dynos.lock().unwrap().get(&old.id).cloned();
+    if let Some(e) = old {
+        stop_dyno(d, &e);
+    }
+    Ok(())
+}
+
 /// Asks a dyno to stop (SIGTERM, SIGKILL after the stop timeout); its watcher forgets it.
 pub fn stop_dyno(d: &Arc<Daemon>, e: &DynoEntry) {
     let Some(handle) = &e.handle else { return };

@@ -408,6 +408,7 @@ async fn run() -> Result<()> {
     for app in d.store.apps()? {
         manager::kick(&d, &app.id);
     }
+    tokio::spawn(manager::move_off_host_network(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
 

@@ -5,8 +5,10 @@
 //!   at a slot picked by the instance id, skipping subnets already routed on the host (other
 //!   homes' bridges included), the resolvers' addresses and podman's 10.88.0.0/16. The choice
 //!   happens under a host-wide lock, so parallel daemons never share a subnet.
-//! - The bridge `dyno<instance>` holds the gateway (`.1`); a dyno gets `.N/32`, an on-link route
-//!   to the gateway and a default route through it. Its host-side veth `dv<instance><N hex>` is
+//! - The bridge `dyno<instance>` holds the gateway (`.1/32`); a dyno gets `.N/32`, an on-link
+//!   route to the gateway and a default route through it; the host a `.N/32` route through the
+//!   bridge while the dyno lives, and the rest of the /24 is `unreachable` (a connect to a gone
+//!   dyno fails at once instead of waiting for ARP). Its host-side veth `dv<instance><N hex>` is
 //!   an isolated bridge port: no frame goes from one dyno to another (no br_netfilter needed).
 //! - One nftables table `inet dyno_<instance>` matches only this bridge: to the host, a dyno
 //!   reaches the ports registered with [`Network::allow_service`] on the gateway address (and
@@ -24,6 +26,7 @@
 use super::netlink::Netlink;
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
+use netlink_packet_route::route::RouteType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -262,8 +265,12 @@ impl Network {
         let index = nl
             .link_index(&bridge)?
             .ok_or_else(|| anyhow!("bridge {bridge} vanished"))?;
-        nl.add_address(index, gateway, 24)?;
+        // The gateway alone on the bridge; each dyno gets a /32 route through it while it lives,
+        // and the rest of the /24 is unreachable: a connect to a gone dyno fails at once (no
+        // ARP wait), and other homes see the /24 as taken.
+        nl.add_address(index, gateway, 32)?;
         nl.set_up(index)?;
+        nl.add_unreachable(subnet, 24)?;
         std::fs::write(dir.join("subnet"), subnet.to_string())?;
         drop(_lock);
 
@@ -402,10 +409,21 @@ table inet {t} {{
     /// leftovers; namespaces die asynchronously and their veths linger).
     pub fn clean_leftovers(&self, keep: &HashSet<String>) -> Result<()> {
         let mut nl = Netlink::open()?;
-        for name in nl.links_with_prefix(&veth_prefix(&self.instance))? {
+        let prefix = veth_prefix(&self.instance);
+        for name in nl.links_with_prefix(&prefix)? {
             if !keep.contains(&name) {
                 tracing::info!(link = %name, "removing a leftover dyno link");
                 nl.delete(&name)?;
+            }
+        }
+        // Host routes to dynos whose veth is gone.
+        for (ip, len) in nl.ipv4_routes()? {
+            let octet = u32::from(ip).wrapping_sub(u32::from(self.subnet));
+            if len != 32 || octet > 255 || ip == self.gateway {
+                continue;
+            }
+            if !keep.contains(&format!("{prefix}{octet:02x}")) {
+                nl.delete_route(ip, 32, RouteType::Unicast)?;
             }
         }
         Ok(())
@@ -414,7 +432,9 @@ table inet {t} {{
     /// Removes everything of this home's network: veths, bridge, firewall table.
     pub fn teardown(&self) -> Result<()> {
         self.clean_leftovers(&HashSet::new())?;
-        Netlink::open()?.delete(&self.bridge)?;
+        let mut nl = Netlink::open()?;
+        nl.delete(&self.bridge)?;
+        nl.delete_route(self.subnet, 24, RouteType::Unreachable)?;
         nft(&format!(
             "add table inet {t}\ndelete table inet {t}\n",
             t = table_name(&self.instance)
@@ -436,6 +456,8 @@ pub fn wire(dn: &DynoNet, pid: i32) -> Result<Option<OwnedFd>> {
         .link_index(&dn.bridge)?
         .ok_or_else(|| anyhow!("bridge {} is missing (is the daemon running?)", dn.bridge))?;
     nl.add_veth(&dn.veth, "eth0", bridge, ns.as_raw_fd())?;
+    nl.delete_route(dn.address, 32, RouteType::Unicast)?;
+    nl.add_route(dn.address, 32, None, bridge)?;
     drop(nl);
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
         .context("entering the dyno's network namespace")?;
@@ -470,6 +492,9 @@ pub fn unwire(dn: &DynoNet) {
     if let Ok(mut nl) = Netlink::open() {
         if let Err(e) = nl.delete(&dn.veth) {
             tracing::warn!("deleting {}: {e:#}", dn.veth);
+        }
+        if let Err(e) = nl.delete_route(dn.address, 32, RouteType::Unicast) {
+            tracing::warn!("deleting the route to {}: {e:#}", dn.address);
         }
     }
 }

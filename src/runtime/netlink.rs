@@ -245,26 +245,7 @@ impl Netlink {
         gateway: Option<Ipv4Addr>,
         oif: u32,
     ) -> Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.destination_prefix_length = prefix;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.kind = RouteType::Unicast;
-        msg.header.scope = if gateway.is_some() {
-            RouteScope::Universe
-        } else {
-            RouteScope::Link
-        };
-        if prefix > 0 {
-            msg.attributes
-                .push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
-        }
-        if let Some(gw) = gateway {
-            msg.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
-        }
-        msg.attributes.push(RouteAttribute::Oif(oif));
+        let msg = route_message(dest, prefix, gateway, Some(oif));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
@@ -272,6 +253,67 @@ impl Netlink {
         .with_context(|| format!("adding route to {dest}/{prefix}"))?;
         Ok(())
     }
+
+    /// Adds an `unreachable` route to `dest/prefix` (connects fail at once); one that exists
+    /// already is fine.
+    pub fn add_unreachable(&mut self, dest: Ipv4Addr, prefix: u8) -> Result<()> {
+        let mut msg = route_message(dest, prefix, None, None);
+        msg.header.kind = RouteType::Unreachable;
+        msg.header.scope = RouteScope::Universe;
+        match self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        ) {
+            Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
+            r => r
+                .map(|_| ())
+                .with_context(|| format!("adding unreachable {dest}/{prefix}")),
+        }
+    }
+
+    /// Deletes the route to `dest/prefix` of type `kind`; a missing one is not an error.
+    pub fn delete_route(&mut self, dest: Ipv4Addr, prefix: u8, kind: RouteType) -> Result<()> {
+        let mut msg = route_message(dest, prefix, None, None);
+        msg.header.kind = kind;
+        msg.header.scope = RouteScope::NoWhere;
+        match self.request(RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK) {
+            Err(e) if is_errno(&e, libc::ESRCH) || is_errno(&e, libc::ENOENT) => Ok(()),
+            r => r
+                .map(|_| ())
+                .with_context(|| format!("deleting route to {dest}/{prefix}")),
+        }
+    }
+}
+
+fn route_message(
+    dest: Ipv4Addr,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
+    oif: Option<u32>,
+) -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Inet;
+    msg.header.destination_prefix_length = prefix;
+    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    msg.header.protocol = RouteProtocol::Static;
+    msg.header.kind = RouteType::Unicast;
+    msg.header.scope = if gateway.is_some() {
+        RouteScope::Universe
+    } else {
+        RouteScope::Link
+    };
+    if prefix > 0 {
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
+    }
+    if let Some(gw) = gateway {
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+    }
+    if let Some(oif) = oif {
+        msg.attributes.push(RouteAttribute::Oif(oif));
+    }
+    msg
 }
 
 /// Whether `e` is the OS error `errno`.
