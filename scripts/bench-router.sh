@@ -2,7 +2,9 @@
 # The router and Logplex benchmarks (issue 5), all on loopback and bounded in time. As root.
 #
 #  1. dyno's router vs Debian's nginx as reverse proxies to the same fast upstream
-#     (benches/router.rs `upstream`, a tiny hyper server), same run, interleaved:
+#     (benches/router.rs `upstream`, a tiny hyper server), same run, interleaved. The upstream
+#     runs where a dyno does: in a network namespace of its own, behind a veth on an isolated
+#     bridge port, reached at its own address (UPSTREAM_NS=0: on the host's loopback instead):
 #     - saturation: `wrk -t2 -c64 -d${SECS}s` (keep-alive), requests/s, best of ROUNDS;
 #     - latency at a fixed rate well below saturation (RATE req/s over 16 connections, the bench
 #       binary's fixed-rate loop: wrk2 is not in Debian), p50/p99, and the p99 added over
@@ -19,6 +21,7 @@
 #   scripts/bench-router.sh                 # everything
 #   SECS=10 ROUNDS=3 RATE=2000 LOG_LINES=2000000 WAKE_RUNS=5 scripts/bench-router.sh
 #   ONLY=proxy|logs|wake scripts/bench-router.sh
+#   UPSTREAM_NS=0 ONLY=proxy scripts/bench-router.sh  # upstream on loopback (before dyno networking)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,6 +33,7 @@ LOG_LINES=${LOG_LINES:-2000000}
 WAKE_RUNS=${WAKE_RUNS:-5}
 WAKE_APP=${WAKE_APP:-node}
 ONLY=${ONLY:-}
+UPSTREAM_NS=${UPSTREAM_NS:-1}
 
 if [ "$(id -u)" != 0 ]; then
     echo "bench-router: needs root (apt, and real dynos for the log and wake parts)" >&2
@@ -53,8 +57,12 @@ DYNO=$ROOT/target/release/dyno
 
 WORK=$(mktemp -d /tmp/dyno-bench-router.XXXXXX)
 PIDS=()
+NS=dynobench$$
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del dynobenchbr 2>/dev/null || true
     if [ -n "${DYNO_HOME:-}" ]; then timeout 60 "$DYNO" daemon:stop >/dev/null 2>&1 || true; fi
     wait 2>/dev/null || true
     rm -rf "$WORK"
@@ -69,7 +77,29 @@ NGX=127.0.0.1:18082
 cores=$(nproc)
 
 proxy_bench() {
-    "$BENCH" upstream $UP & PIDS+=($!)
+    if [ "$UPSTREAM_NS" = 1 ]; then
+        # Wired as a dyno is (runtime/net.rs): bridge with the gateway, an isolated port, the
+        # namespace's /32 with an on-link route to the gateway, a host route to it.
+        UP=198.18.255.2:18080
+        ip netns add "$NS"
+        ip link add dynobenchbr type bridge
+        ip addr add 198.18.255.1/32 dev dynobenchbr
+        ip link set dynobenchbr up
+        ip link add dvbench0 type veth peer name eth0 netns "$NS"
+        ip link set dvbench0 master dynobenchbr
+        ip link set dvbench0 type bridge_slave isolated on
+        ip link set dvbench0 up
+        ip route add 198.18.255.2/32 dev dynobenchbr
+        ip -n "$NS" link set lo up
+        ip -n "$NS" addr add 198.18.255.2/32 dev eth0
+        ip -n "$NS" link set eth0 up
+        ip -n "$NS" route add 198.18.255.1/32 dev eth0
+        ip -n "$NS" route add default via 198.18.255.1
+        ip netns exec "$NS" "$BENCH" upstream 0.0.0.0:18080 & PIDS+=($!)
+        echo "== the upstream runs in network namespace $NS at $UP (as a dyno does)"
+    else
+        "$BENCH" upstream $UP & PIDS+=($!)
+    fi
     mkdir -p "$WORK/logs" "$WORK/nginx"
     "$BENCH" router $RTR $UP "$WORK/logs" & PIDS+=($!)
     cat >"$WORK/nginx/nginx.conf" <<EOF
