@@ -290,7 +290,7 @@ pub(crate) fn clean_dyno(
     }
     remove_cgroup(&rel);
     if let Some(n) = &network {
-        super::net::unwire(n);
+        super::net::unwire_unowned(n);
     }
     if remove_state_dir {
         let _ = std::fs::remove_dir_all(state_dir);

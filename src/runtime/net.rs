@@ -55,6 +55,11 @@ pub struct DynoNet {
     /// Bound at /etc/hosts and /etc/resolv.conf.
     pub hosts: PathBuf,
     pub resolv: PathBuf,
+    /// Locked by the shim from before it wires the network until it has torn it down: the
+    /// address is not handed out again before (the veth alone vanishes as soon as the
+    /// namespace dies, while the old shim still has to delete its route).
+    #[serde(default)]
+    pub lease: PathBuf,
 }
 
 /// This `DYNO_HOME`'s network: its bridge, subnet and firewall table.
@@ -388,9 +393,13 @@ table inet {t} {{
             .iter()
             .filter_map(|n| u8::from_str_radix(&n[prefix.len()..], 16).ok())
             .collect();
+        let leases = self.dir.join("leases");
+        std::fs::create_dir_all(&leases)?;
         let mut pending = self.pending.lock().unwrap();
         let octet = (2..=254u8)
-            .find(|o| !used.contains(o) && !pending.contains(o))
+            .find(|o| {
+                !used.contains(o) && !pending.contains(o) && !leased(&leases.join(o.to_string()))
+            })
             .ok_or_else(|| anyhow!("no free dyno address left in {}/24", self.subnet))?;
         pending.insert(octet);
         let dn = DynoNet {
@@ -401,6 +410,7 @@ table inet {t} {{
             router_port: if router { self.router_port } else { None },
             hosts: self.hosts_path(),
             resolv: self.resolv_path(),
+            lease: leases.join(octet.to_string()),
         };
         Ok((dn, Reservation(self.pending.clone(), octet)))
     }
@@ -468,6 +478,34 @@ pub fn wire(dn: &DynoNet, pid: i32) -> Result<Option<OwnedFd>> {
     inside
 }
 
+/// Whether a shim holds the lease at `path` (its address is still in use).
+fn leased(path: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new().read(true).open(path) else {
+        return false;
+    };
+    // SAFETY: flock(2) on a file we own; unlocked (by close) at once.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+/// Takes the address's lease for the shim's life (close-on-exec: the container never has it);
+/// the shim takes it before it wires anything and keeps it until it has torn everything down.
+pub fn take_lease(path: &Path) -> Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening the address lease {}", path.display()))?;
+    for _ in 0..500 {
+        // SAFETY: flock(2) on a file we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(f);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bail!("the address lease {} stays taken", path.display())
+}
+
 fn configure_inside(dn: &DynoNet) -> Result<Option<OwnedFd>> {
     let mut nl = Netlink::open()?;
     let lo = nl.link_index("lo")?.ok_or_else(|| anyhow!("no lo"))?;
@@ -496,6 +534,21 @@ pub fn unwire(dn: &DynoNet) {
         if let Err(e) = nl.delete_route(dn.address, 32, RouteType::Unicast) {
             tracing::warn!("deleting the route to {}: {e:#}", dn.address);
         }
+    }
+}
+
+/// [`unwire`] for whoever cleans up after a dead shim: only while nobody holds the address's
+/// lease (a shim that is gone released it, and a new dyno may own the address already).
+pub fn unwire_unowned(dn: &DynoNet) {
+    let free = dn.lease.as_os_str().is_empty() || {
+        match std::fs::OpenOptions::new().read(true).open(&dn.lease) {
+            // SAFETY: flock(2) on a file we own; released when `f` closes below.
+            Ok(f) => unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 },
+            Err(_) => true,
+        }
+    };
+    if free {
+        unwire(dn);
     }
 }
 

@@ -196,6 +196,8 @@ struct Shim {
     /// The router's listener inside the dyno's network namespace: kept open for the dyno's
     /// life (the daemon takes a duplicate of it, also after a restart).
     router_listener: Option<OwnedFd>,
+    /// The dyno address's lease, held until the shim exits (after teardown).
+    net_lease: Option<std::fs::File>,
 }
 
 impl Shim {
@@ -247,6 +249,7 @@ impl Shim {
             attach,
             attach_sock,
             router_listener: None,
+            net_lease: None,
         })
     }
 
@@ -359,6 +362,7 @@ impl Shim {
                 .pid()
                 .ok_or_else(|| anyhow!("container has no pid"))?
                 .as_raw();
+            self.net_lease = Some(super::net::take_lease(&dn.lease)?);
             self.router_listener =
                 super::net::wire(dn, pid).context("wiring the dyno's network")?;
         }
@@ -551,6 +555,10 @@ impl Shim {
             if let Err(e) = c.delete(true) {
                 tracing::warn!("container delete: {e}");
             }
+        }
+        // Our veth and route, while we still hold the address's lease.
+        if let Some(dn) = &self.spec.network {
+            super::net::unwire(dn);
         }
         // Whatever delete() could not do (or a failed build left behind):
         host::clean_dyno(&self.paths, &self.state_dir, &self.spec.id, false);
