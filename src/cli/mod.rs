@@ -15,7 +15,7 @@ mod routing;
 mod run;
 mod up;
 
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -601,8 +601,10 @@ pub fn app_from_git_remote(dir: &std::path::Path) -> Option<String> {
 /// The app recorded for `dir` or its nearest recorded ancestor.
 pub async fn app_from_dir_record(client: &Client, dir: &std::path::Path) -> Result<Option<String>> {
     for d in dir.ancestors() {
-        let r: crate::api::DirApp = client
-            .get(&format!("/local/dirs?dir={}", enc(&d.to_string_lossy())))
+        let r = client
+            .call(crate::api::local::GetDir {
+                dir: d.to_string_lossy().into(),
+            })
             .await?;
         if r.app.is_some() {
             return Ok(r.app);

@@ -2,15 +2,14 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::Method;
 
 pub async fn domains(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let list: Vec<api::Domain> = c.get(&format!("/apps/{}/domains", enc(&name))).await?;
+    let list = c.call(api::domains::List { app: name.clone() }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
@@ -41,14 +40,13 @@ pub async fn domains(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
 pub async fn domains_add(paths: &Paths, arg: AppArg, hostname: &str, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let d: api::Domain = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/domains", enc(&name)),
-            Some(&api::DomainCreate {
+    let d = c
+        .call(api::domains::Create {
+            app: name.clone(),
+            body: api::DomainCreate {
                 hostname: hostname.to_string(),
-            }),
-        )
+            },
+        })
         .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
@@ -65,12 +63,11 @@ pub async fn domains_add(paths: &Paths, arg: AppArg, hostname: &str, json: bool)
 pub async fn domains_remove(paths: &Paths, arg: AppArg, hostname: &str) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let d: api::Domain = c
-        .request(
-            Method::DELETE,
-            &format!("/apps/{}/domains/{}", enc(&name), enc(hostname)),
-            None::<&()>,
-        )
+    let d = c
+        .call(api::domains::Delete {
+            app: name.clone(),
+            domain: hostname.to_string(),
+        })
         .await?;
     println!("Removing {} from {name}... done", d.hostname);
     Ok(0)
@@ -79,7 +76,7 @@ pub async fn domains_remove(paths: &Paths, arg: AppArg, hostname: &str) -> Resul
 pub async fn drains(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let list: Vec<api::LogDrain> = c.get(&format!("/apps/{}/log-drains", enc(&name))).await?;
+    let list = c.call(api::drains::List { app: name.clone() }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
@@ -96,14 +93,13 @@ pub async fn drains(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
 pub async fn drains_add(paths: &Paths, arg: AppArg, url: &str) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let d: api::LogDrain = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/log-drains", enc(&name)),
-            Some(&api::LogDrainCreate {
+    let d = c
+        .call(api::drains::Create {
+            app: name.clone(),
+            body: api::LogDrainCreate {
                 url: url.to_string(),
-            }),
-        )
+            },
+        })
         .await?;
     println!("Successfully added drain {}", d.url);
     Ok(0)
@@ -112,12 +108,11 @@ pub async fn drains_add(paths: &Paths, arg: AppArg, url: &str) -> Result<i32> {
 pub async fn drains_remove(paths: &Paths, arg: AppArg, url: &str) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let d: api::LogDrain = c
-        .request(
-            Method::DELETE,
-            &format!("/apps/{}/log-drains/{}", enc(&name), enc(url)),
-            None::<&()>,
-        )
+    let d = c
+        .call(api::drains::Delete {
+            app: name.clone(),
+            drain: url.to_string(),
+        })
         .await?;
     println!("Successfully removed drain {}", d.url);
     Ok(0)
@@ -126,23 +121,21 @@ pub async fn drains_remove(paths: &Paths, arg: AppArg, url: &str) -> Result<i32>
 pub async fn idle(paths: &Paths, arg: AppArg, state: Option<&str>, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let path = format!("/apps/{}/idling", enc(&name));
-    let r: api::AppIdling = match state {
-        None => c.get(&path).await?,
+    let r = match state {
+        None => c.call(api::idling::Get { app: name.clone() }).await?,
         Some(s) => {
             let enabled = match s {
                 "on" | "true" | "yes" => true,
                 "off" | "false" | "no" => false,
                 other => bail!("ps:idle takes `on` or `off`, not {other:?}"),
             };
-            c.request(
-                Method::PATCH,
-                &path,
-                Some(&api::AppIdling {
+            c.call(api::idling::Update {
+                app: name.clone(),
+                body: api::AppIdling {
                     enabled,
                     ..Default::default()
-                }),
-            )
+                },
+            })
             .await?
         }
     };
@@ -163,7 +156,7 @@ pub async fn idle(paths: &Paths, arg: AppArg, state: Option<&str>, json: bool) -
 
 pub async fn certs(paths: &Paths, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
-    let r: api::Certs = c.get("/certs").await?;
+    let r = c.call(api::certs::Get {}).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(0);

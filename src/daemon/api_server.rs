@@ -433,10 +433,10 @@ async fn route(
                 url.push_str("&tail=true");
             }
             if let Some(x) = b.dyno {
-                url.push_str(&format!("&dyno={}", crate::client::enc(&x)));
+                url.push_str(&format!("&dyno={}", crate::api::enc(&x)));
             }
             if let Some(x) = b.source {
-                url.push_str(&format!("&source={}", crate::client::enc(&x)));
+                url.push_str(&format!("&source={}", crate::api::enc(&x)));
             }
             Ok(json(
                 StatusCode::CREATED,
@@ -876,7 +876,7 @@ fn update_config(
         return Err(invalid("no config vars to set or unset"));
     }
     for k in changes.keys() {
-        crate::store::validate_config_key(k).map_err(invalid)?;
+        crate::api::config::validate_key(k).map_err(invalid)?;
     }
     let mut config = api::ConfigVars::new();
     let r = super::release::record_with(d, a, || -> Result<_, Fail> {
@@ -980,7 +980,7 @@ async fn run_one_off(d: &Arc<Daemon>, a: &AppRow, b: api::DynoCreate) -> Result<
     }
     let env: Vec<(String, String)> = b.env.unwrap_or_default().into_iter().collect();
     for (k, _) in &env {
-        crate::store::validate_config_key(k).map_err(invalid)?;
+        crate::api::config::validate_key(k).map_err(invalid)?;
     }
     let release = d
         .store
