@@ -1,7 +1,7 @@
 //! Local settings of this machine (dyno extension): which app a source directory deploys to,
 //! `GET /local/dirs?dir=..` and `PUT /local/dirs`.
 
-use super::{endpoint, enc, Endpoint, Seg};
+use super::{enc, endpoint, Endpoint, Seg};
 use serde::{Deserialize, Serialize};
 
 /// `GET/PUT /local/dirs` (dyno extension): which app a source directory deploys to.

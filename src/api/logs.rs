@@ -1,6 +1,6 @@
 //! Logs: `POST /apps/{app}/log-sessions` and the stream a session's `logplex_url` names.
 
-use super::{endpoint, enc, Endpoint, Seg, Text};
+use super::{enc, endpoint, Endpoint, Seg, Text};
 use serde::{Deserialize, Serialize};
 
 /// `POST /apps/{app}/log-sessions`.
@@ -57,8 +57,17 @@ impl Endpoint for Stream {
         url
     }
 
-    fn decode(params: Vec<String>, query: &[(String, String)], _: &[u8]) -> serde_json::Result<Self> {
-        let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    fn decode(
+        params: Vec<String>,
+        query: &[(String, String)],
+        _: &[u8],
+    ) -> serde_json::Result<Self> {
+        let get = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         Ok(Stream {
             app: params.into_iter().next().unwrap_or_default(),
             lines: get("lines")

@@ -202,3 +202,135 @@ macro_rules! endpoint {
     )*};
 }
 pub(crate) use endpoint;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the daemon sees of an endpoint's path: decoded segments and query pairs.
+    fn split(path: &str) -> (Vec<String>, Vec<(String, String)>) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let dec = |s: &str| {
+            let b = s.as_bytes();
+            let mut out = vec![];
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let segs = path.split('/').filter(|s| !s.is_empty()).map(dec).collect();
+        let query = query
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (dec(k), dec(v))
+            })
+            .collect();
+        (segs, query)
+    }
+
+    /// The endpoint's path matches its own pattern, and decodes back to the same request.
+    fn round_trip<E: Endpoint + std::fmt::Debug>(e: E) -> E {
+        let path = e.path();
+        let (segs, query) = split(&path);
+        assert_eq!(segs.len(), E::SEGMENTS.len(), "{path}");
+        let mut params = vec![];
+        for (p, s) in E::SEGMENTS.iter().zip(&segs) {
+            match p {
+                Seg::Lit(l) => assert_eq!(l, s, "{path}"),
+                Seg::Param => params.push(s.clone()),
+            }
+        }
+        let body = e.body().unwrap();
+        assert_eq!(body.is_some(), E::HAS_BODY);
+        let back = E::decode(params, &query, body.as_deref().unwrap_or(&[])).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{e:?}"));
+        back
+    }
+
+    #[test]
+    fn paths_are_built_from_the_request_and_decode_back() {
+        let app = || "my app/ü".to_string();
+        assert_eq!(
+            dynos::Stop {
+                app: "hello".into(),
+                dyno: "web.1".into()
+            }
+            .path(),
+            "/apps/hello/dynos/web.1/actions/stop"
+        );
+        assert_eq!(
+            domains::Delete {
+                app: "hello".into(),
+                domain: "a b".into()
+            }
+            .path(),
+            "/apps/hello/domains/a%20b"
+        );
+        round_trip(apps::List {});
+        round_trip(apps::Info { app: app() });
+        round_trip(apps::Update {
+            app: app(),
+            body: AppUpdate {
+                name: Some("new".into()),
+            },
+        });
+        round_trip(releases::ConfigVarsOf {
+            app: app(),
+            release: "v3".into(),
+        });
+        round_trip(drains::Delete {
+            app: app(),
+            drain: "syslog+tls://h:1/?x=y&z".into(),
+        });
+        round_trip(config::Update {
+            app: app(),
+            body: [("A".to_string(), None)].into_iter().collect(),
+        });
+        round_trip(daemon::Stop {
+            body: DaemonStop { keep_dynos: true },
+        });
+        round_trip(local::GetDir {
+            dir: "/src/my app&co".into(),
+        });
+        let s = round_trip(logs::Stream {
+            app: app(),
+            lines: 5,
+            tail: true,
+            dyno: Some("web.1".into()),
+            source: None,
+        });
+        assert!(s.tail);
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        let e = daemon::Stop::decode(vec![], &[], b"");
+        assert!(e.is_err(), "keep_dynos is required");
+        let e = apps::Create::decode(vec![], &[], b"").unwrap();
+        assert!(e.body.name.is_none());
+    }
+
+    #[test]
+    fn shared_rules() {
+        assert!(apps::validate_name("hello-1").is_ok());
+        assert!(apps::validate_name("1hello").is_err());
+        assert!(dynos::is_one_off_type("run") && dynos::is_one_off_type("release"));
+        assert!(!dynos::is_one_off_type("web"));
+        assert_eq!(formation::check_quantity("web", 3), Ok(3));
+        assert!(formation::check_quantity("web", -1)
+            .unwrap_err()
+            .contains("0 or more"));
+        assert!(formation::check_quantity("web", formation::MAX_QUANTITY + 1).is_err());
+        assert!(config::validate_key("A_1").is_ok());
+        assert!(config::validate_key("1A").is_err());
+    }
+}
