@@ -82,19 +82,23 @@ pub async fn stop(paths: &Paths, arg: AppArg, target: Option<String>, how: &str)
         Some(t) if t.contains('.') => format!("{t} dyno"),
         Some(t) => format!("{t} dynos"),
     };
-    let (app, dyno) = (name.clone(), target.clone().unwrap_or_default());
     let verb = match (how, &target) {
         ("restart", _) => "Restarting",
-        ("kill", Some(_)) => "Killing",
-        (_, Some(_)) => "Stopping",
         (_, None) => bail!("name the dyno or process type to stop"),
+        ("kill", _) => "Killing",
+        _ => "Stopping",
     };
     eprint!("{verb} {what} on {name}... ");
+    let app = name.clone();
     match (how, target) {
         ("restart", None) => c.call(api::dynos::RestartAll { app }).await?,
-        ("restart", Some(_)) => c.call(api::dynos::Restart { app, dyno }).await?,
-        ("kill", _) => c.call(api::dynos::Kill { app, dyno }).await?,
-        _ => c.call(api::dynos::Stop { app, dyno }).await?,
+        ("restart", Some(dyno)) => c.call(api::dynos::Restart { app, dyno }).await?,
+        ("kill", Some(dyno)) => c.call(api::dynos::Kill { app, dyno }).await?,
+        // No target was ruled out above.
+        (_, dyno) => {
+            let dyno = dyno.unwrap_or_default();
+            c.call(api::dynos::Stop { app, dyno }).await?
+        }
     };
     eprintln!("done");
     Ok(0)
