@@ -311,6 +311,29 @@ mod tests {
         assert!(s.tail);
     }
 
+    /// Answers that were `json!` objects before they had types keep their bytes.
+    #[test]
+    fn typed_answers_keep_the_wire() {
+        fn pretty<T: Serialize>(v: &T) -> String {
+            serde_json::to_string_pretty(v).unwrap()
+        }
+        assert_eq!(pretty(&Empty {}), pretty(&serde_json::json!({})));
+        assert_eq!(
+            pretty(&DaemonStopping {
+                keep_dynos: true,
+                stopping: true
+            }),
+            pretty(&serde_json::json!({"stopping": true, "keep_dynos": true}))
+        );
+        let rollback = ReleaseCreate {
+            release: "v1".into(),
+        };
+        assert_eq!(
+            serde_json::to_vec(&rollback).unwrap(),
+            serde_json::to_vec(&serde_json::json!({ "release": "v1" })).unwrap()
+        );
+    }
+
     #[test]
     fn an_empty_body_is_an_empty_object() {
         let e = daemon::Stop::decode(vec![], &[], b"");
