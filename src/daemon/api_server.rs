@@ -243,7 +243,20 @@ impl Route {
             handler: Box::new(move |d, params, req| {
                 let f = f.clone();
                 Box::pin(async move {
-                    let (e, req) = decode_request::<E>(params, req).await?;
+                    let app = match E::SEGMENTS {
+                        [Seg::Lit("apps"), Seg::Param, ..] => params.first().cloned(),
+                        _ => None,
+                    };
+                    let (e, req) = match decode_request::<E>(params, req).await {
+                        Ok(decoded) => decoded,
+                        // An unknown app is told before a bad body, as it always was.
+                        Err(fail) => {
+                            if let Some(app) = app {
+                                super::api::find_app(&d, &app)?;
+                            }
+                            return Err(fail);
+                        }
+                    };
                     f(d, e, req).await
                 })
             }),
