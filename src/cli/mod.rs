@@ -4,14 +4,17 @@
 mod apps;
 mod buildpacks;
 mod builds;
+mod certs;
 mod config;
 mod daemon;
 mod dash;
+mod domains;
+mod drains;
 mod git;
+mod idling;
 mod logs;
 mod ps;
 mod releases;
-mod routing;
 mod run;
 mod up;
 
@@ -507,22 +510,20 @@ async fn run(cmd: Command) -> Result<i32> {
         Command::RunDetached { app, env, command } => {
             ps::run_detached(&paths, app, &command, env).await
         }
-        Command::Domains { app, json } => routing::domains(&paths, app, json).await,
+        Command::Domains { app, json } => domains::list(&paths, app, json).await,
         Command::DomainsAdd {
             hostname,
             app,
             json,
-        } => routing::domains_add(&paths, app, &hostname, json).await,
-        Command::DomainsRemove { hostname, app } => {
-            routing::domains_remove(&paths, app, &hostname).await
-        }
-        Command::Drains { app, json } => routing::drains(&paths, app, json).await,
-        Command::DrainsAdd { url, app } => routing::drains_add(&paths, app, &url).await,
-        Command::DrainsRemove { url, app } => routing::drains_remove(&paths, app, &url).await,
+        } => domains::add(&paths, app, &hostname, json).await,
+        Command::DomainsRemove { hostname, app } => domains::remove(&paths, app, &hostname).await,
+        Command::Drains { app, json } => drains::list(&paths, app, json).await,
+        Command::DrainsAdd { url, app } => drains::add(&paths, app, &url).await,
+        Command::DrainsRemove { url, app } => drains::remove(&paths, app, &url).await,
         Command::PsIdle { state, app, json } => {
-            routing::idle(&paths, app, state.as_deref(), json).await
+            idling::idle(&paths, app, state.as_deref(), json).await
         }
-        Command::Certs { json } => routing::certs(&paths, json).await,
+        Command::Certs { json } => certs::show(&paths, json).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,
