@@ -1,7 +1,7 @@
 //! The CLI's side of the socket: typed requests to the daemon's HTTP API over the Unix socket,
 //! starting the daemon when none answers and replacing it when its version differs.
 
-use crate::api::{self, DaemonStatus, ErrorBody};
+use crate::api::{self, DaemonStatus, Endpoint, ErrorBody};
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
@@ -10,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 
@@ -48,13 +47,10 @@ impl Client {
                     s.version,
                     api::VERSION
                 );
-                let _: serde_json::Value = c
-                    .request(
-                        Method::POST,
-                        "/daemon/stop",
-                        Some(&api::DaemonStop { keep_dynos: true }),
-                    )
-                    .await?;
+                c.call(api::daemon::Stop {
+                    body: api::DaemonStop { keep_dynos: true },
+                })
+                .await?;
                 c.wait_gone(s.pid).await?;
             }
             Err(_) => {}
@@ -72,7 +68,7 @@ impl Client {
     }
 
     pub async fn status(&self) -> Result<DaemonStatus> {
-        self.request(Method::GET, "/daemon", None::<&()>).await
+        self.call(api::daemon::Status {}).await
     }
 
     async fn start_daemon(&self) -> Result<()> {
@@ -159,40 +155,33 @@ impl Client {
         Ok(sender.send_request(req).await?)
     }
 
-    pub async fn request<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T> {
-        let body = body.map(serde_json::to_vec).transpose()?;
-        let resp = self.send(method, path, body).await?;
+    /// Sends one endpoint of the API (`crate::api`) and decodes its typed answer; an error
+    /// answer becomes an [`ApiError`].
+    pub async fn call<E: Endpoint>(&self, e: E) -> Result<E::Response>
+    where
+        E::Response: DeserializeOwned,
+    {
+        let resp = self.send(E::METHOD, &e.path(), e.body()?).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                id: "unknown".into(),
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-            return Err(ApiError { status, body }.into());
+            return Err(ApiError {
+                status,
+                body: error_body(&bytes),
+            }
+            .into());
         }
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("bad answer from the daemon: {e}"))
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.request(Method::GET, path, None::<&()>).await
-    }
-
-    /// A streamed answer (build output, log tail): calls `f` with each chunk of text.
-    pub async fn stream(&self, path: &str, mut f: impl FnMut(&str)) -> Result<()> {
-        let resp = self.send(Method::GET, path, None).await?;
+    /// A streamed answer (build output, a log tail, a release phase's output): follows a URL
+    /// the daemon handed out in a resource (`output_stream_url`, `logplex_url`) and calls `f`
+    /// with each chunk of text.
+    pub async fn stream(&self, url: &str, mut f: impl FnMut(&str)) -> Result<()> {
+        let resp = self.send(Method::GET, url, None).await?;
         if !resp.status().is_success() {
             let bytes = resp.into_body().collect().await?.to_bytes();
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                id: "unknown".into(),
-                message: String::from_utf8_lossy(&bytes).into(),
-            });
-            bail!("{}", body.message);
+            bail!("{}", error_body(&bytes).message);
         }
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
@@ -204,17 +193,12 @@ impl Client {
     }
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Heroku's `{id, message}`, or the answer's text as the message.
+pub fn error_body(bytes: &[u8]) -> ErrorBody {
+    serde_json::from_slice(bytes).unwrap_or(ErrorBody {
+        id: "unknown".into(),
+        message: String::from_utf8_lossy(bytes).into_owned(),
+    })
 }
 
 /// Is `pid` a live process (not a zombie left for a parent that never reaps)?

@@ -3,19 +3,8 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-/// Heroku: starts with a letter, only lowercase letters, digits and dashes, 3 to 30 characters.
-pub fn validate(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-    if !(3..=30).contains(&name.len()) || !ok_chars || !starts || name.ends_with('-') {
-        return Err(format!(
-            "invalid app name {name:?}: use 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
-        ));
-    }
-    Ok(())
-}
+/// Heroku's app name rule (it lives in `api::apps`, which both sides of the socket share).
+pub use crate::api::apps::validate_name as validate;
 
 /// Turns a directory name into a valid app name, if that can be done sensibly
 /// (`My_App` → `my-app`); `None` when nothing usable is left.

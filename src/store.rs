@@ -820,23 +820,10 @@ fn insert_release(
     Ok(row)
 }
 
-/// Heroku's rule for config var keys: letters, digits and underscores, not starting with a digit.
-pub fn validate_config_key(key: &str) -> std::result::Result<(), String> {
-    let ok = !key.is_empty()
-        && !key.starts_with(|c: char| c.is_ascii_digit())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid config var name {key:?}: use letters, digits and underscores, not starting with a digit"
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::config::validate_key as validate_config_key;
 
     fn store_with_app() -> (Store, AppRow) {
         let s = Store::memory().unwrap();

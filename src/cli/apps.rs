@@ -2,14 +2,13 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::Method;
 
 pub async fn list(paths: &Paths, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
-    let apps: Vec<api::App> = c.get("/apps").await?;
+    let apps = c.call(api::apps::List {}).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&apps)?);
     } else if apps.is_empty() {
@@ -30,11 +29,13 @@ pub async fn create(
     json: bool,
 ) -> Result<i32> {
     if let Some(n) = &name {
-        crate::names::validate(n).map_err(anyhow::Error::msg)?;
+        api::apps::validate_name(n).map_err(anyhow::Error::msg)?;
     }
     let c = Client::connect(paths).await?;
-    let app: api::App = c
-        .request(Method::POST, "/apps", Some(&api::AppCreate { name }))
+    let app = c
+        .call(api::apps::Create {
+            body: api::AppCreate { name },
+        })
         .await?;
     if link_dir {
         link(&c, &app.name).await?;
@@ -51,26 +52,23 @@ pub async fn create(
 /// Records the current directory as the app's source (never a file in the tree itself).
 pub async fn link(c: &Client, app: &str) -> Result<()> {
     let dir = std::env::current_dir()?.canonicalize()?;
-    let _: api::DirApp = c
-        .request(
-            Method::PUT,
-            "/local/dirs",
-            Some(&api::DirApp {
-                dir: dir.to_string_lossy().into(),
-                app: Some(app.into()),
-            }),
-        )
-        .await?;
+    c.call(api::local::SetDir {
+        body: api::DirApp {
+            dir: dir.to_string_lossy().into(),
+            app: Some(app.into()),
+        },
+    })
+    .await?;
     Ok(())
 }
 
 pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let app: api::App = c.get(&format!("/apps/{}", enc(&name))).await?;
-    let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(&name))).await?;
-    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
-    let releases: Vec<api::Release> = c.get(&format!("/apps/{}/releases", enc(&name))).await?;
+    let app = c.call(api::apps::Info { app: name.clone() }).await?;
+    let dynos = c.call(api::dynos::List { app: name.clone() }).await?;
+    let formation = c.call(api::formation::List { app: name.clone() }).await?;
+    let releases = c.call(api::releases::List { app: name.clone() }).await?;
     if json {
         // The shape of `heroku apps:info --json`: the app resource under `app`.
         let v = serde_json::json!({
@@ -122,7 +120,7 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
         Some(n) => n,
         None => resolve_app(&c, &AppArg::default()).await?,
     };
-    let _: api::App = c.get(&format!("/apps/{}", enc(&name))).await?;
+    c.call(api::apps::Info { app: name.clone() }).await?;
     if confirm.as_deref() != Some(name.as_str()) {
         use std::io::IsTerminal;
         if confirm.is_some() || !std::io::stdin().is_terminal() {
@@ -137,29 +135,22 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
         }
     }
     eprint!("Destroying {name} (including all add-ons)... ");
-    let _: api::App = c
-        .request(
-            Method::DELETE,
-            &format!("/apps/{}", enc(&name)),
-            None::<&()>,
-        )
-        .await?;
+    c.call(api::apps::Destroy { app: name.clone() }).await?;
     eprintln!("done");
     Ok(0)
 }
 
 pub async fn rename(paths: &Paths, arg: AppArg, newname: &str) -> Result<i32> {
-    crate::names::validate(newname).map_err(anyhow::Error::msg)?;
+    api::apps::validate_name(newname).map_err(anyhow::Error::msg)?;
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let app: api::App = c
-        .request(
-            Method::PATCH,
-            &format!("/apps/{}", enc(&name)),
-            Some(&api::AppUpdate {
+    let app = c
+        .call(api::apps::Update {
+            app: name.clone(),
+            body: api::AppUpdate {
                 name: Some(newname.to_string()),
-            }),
-        )
+            },
+        })
         .await?;
     println!("Renaming {name} to {}... done", app.name);
     println!("{}", app.web_url);

@@ -3,10 +3,9 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::Method;
 
 /// What to do to the list.
 pub enum Change {
@@ -21,9 +20,7 @@ pub enum Change {
 }
 
 async fn current(c: &Client, app: &str) -> Result<Vec<String>> {
-    let list: Vec<api::BuildpackInstallation> = c
-        .get(&format!("/apps/{}/buildpack-installations", enc(app)))
-        .await?;
+    let list = c.call(api::buildpacks::List { app: app.into() }).await?;
     Ok(list.into_iter().map(|b| b.buildpack.url).collect())
 }
 
@@ -132,13 +129,11 @@ pub async fn change(paths: &Paths, arg: AppArg, change: Change) -> Result<i32> {
             })
             .collect(),
     };
-    let _: Vec<api::BuildpackInstallation> = c
-        .request(
-            Method::PUT,
-            &format!("/apps/{}/buildpack-installations", enc(&app)),
-            Some(&body),
-        )
-        .await?;
+    c.call(api::buildpacks::Update {
+        app: app.clone(),
+        body,
+    })
+    .await?;
     if cleared {
         println!("Buildpacks cleared. The next build of {app} detects its buildpack.");
     } else {

@@ -2,7 +2,7 @@
 
 use super::{ago, resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
 use std::io::Write;
@@ -17,7 +17,7 @@ fn duration(from: &str, to: &str) -> Option<i64> {
 pub async fn list(paths: &Paths, arg: AppArg, num: usize, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let app = resolve_app(&c, &arg).await?;
-    let mut builds: Vec<api::Build> = c.get(&format!("/apps/{}/builds", enc(&app))).await?;
+    let mut builds = c.call(api::builds::List { app: app.clone() }).await?;
     builds.reverse();
     builds.truncate(num);
     if json {
@@ -90,7 +90,7 @@ pub async fn list(paths: &Paths, arg: AppArg, num: usize, json: bool) -> Result<
 pub async fn output(paths: &Paths, arg: AppArg, id: Option<String>) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let app = resolve_app(&c, &arg).await?;
-    let builds: Vec<api::Build> = c.get(&format!("/apps/{}/builds", enc(&app))).await?;
+    let builds = c.call(api::builds::List { app: app.clone() }).await?;
     let build = match &id {
         None => builds.last(),
         Some(id) => {

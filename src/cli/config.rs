@@ -3,10 +3,9 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::Method;
 
 /// `KEY='value'`, safe to `eval` in a POSIX shell whatever the value holds.
 pub fn shell_line(key: &str, value: &str) -> String {
@@ -41,7 +40,7 @@ pub fn print(vars: &api::ConfigVars, header: &str, json: bool, shell: bool) -> R
 pub async fn list(paths: &Paths, arg: AppArg, json: bool, shell: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let vars: api::ConfigVars = c.get(&format!("/apps/{}/config-vars", enc(&name))).await?;
+    let vars = c.call(api::config::Get { app: name.clone() }).await?;
     print(&vars, &format!("{name} Config Vars"), json, shell)?;
     Ok(0)
 }
@@ -49,7 +48,7 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool, shell: bool) -> Result
 pub async fn get(paths: &Paths, arg: AppArg, key: &str, shell: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let vars: api::ConfigVars = c.get(&format!("/apps/{}/config-vars", enc(&name))).await?;
+    let vars = c.call(api::config::Get { app: name.clone() }).await?;
     // As Heroku: an unset key prints an empty line.
     let value = vars.get(key).map(String::as_str).unwrap_or("");
     if shell {
@@ -67,7 +66,7 @@ pub fn parse_assignments(args: &[String]) -> Result<Vec<(String, String)>> {
         let Some((k, v)) = a.split_once('=') else {
             bail!("invalid argument {a:?}: use KEY=value");
         };
-        crate::store::validate_config_key(k).map_err(anyhow::Error::msg)?;
+        api::config::validate_key(k).map_err(anyhow::Error::msg)?;
         out.retain(|(key, _)| key != k);
         out.push((k.to_string(), v.to_string()));
     }
@@ -75,7 +74,7 @@ pub fn parse_assignments(args: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 async fn latest_version(c: &Client, name: &str) -> Result<u32> {
-    let releases: Vec<api::Release> = c.get(&format!("/apps/{}/releases", enc(name))).await?;
+    let releases = c.call(api::releases::List { app: name.into() }).await?;
     Ok(releases.last().map_or(0, |r| r.version))
 }
 
@@ -97,13 +96,11 @@ pub async fn set(paths: &Paths, arg: AppArg, args: &[String]) -> Result<i32> {
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
-    let _: api::ConfigVars = c
-        .request(
-            Method::PATCH,
-            &format!("/apps/{}/config-vars", enc(&name)),
-            Some(&update),
-        )
-        .await?;
+    c.call(api::config::Update {
+        app: name.clone(),
+        body: update,
+    })
+    .await?;
     eprintln!("done, v{}", latest_version(&c, &name).await?);
     print!("{}", styled(&vars));
     Ok(0)
@@ -111,19 +108,17 @@ pub async fn set(paths: &Paths, arg: AppArg, args: &[String]) -> Result<i32> {
 
 pub async fn unset(paths: &Paths, arg: AppArg, keys: &[String]) -> Result<i32> {
     for k in keys {
-        crate::store::validate_config_key(k).map_err(anyhow::Error::msg)?;
+        api::config::validate_key(k).map_err(anyhow::Error::msg)?;
     }
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     eprint!("Unsetting {} and restarting {name}... ", and_list(keys));
     let update: api::ConfigVarsUpdate = keys.iter().map(|k| (k.clone(), None)).collect();
-    let _: api::ConfigVars = c
-        .request(
-            Method::PATCH,
-            &format!("/apps/{}/config-vars", enc(&name)),
-            Some(&update),
-        )
-        .await?;
+    c.call(api::config::Update {
+        app: name.clone(),
+        body: update,
+    })
+    .await?;
     eprintln!("done, v{}", latest_version(&c, &name).await?);
     Ok(0)
 }

@@ -1,9 +1,9 @@
 //! `daemon:stop`, `daemon:status`.
 
+use crate::api;
 use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::Result;
-use hyper::Method;
 
 pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
     let Some(c) = Client::existing(paths).await else {
@@ -19,13 +19,10 @@ pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
         }
     );
     let pid = c.status().await?.pid;
-    let _: serde_json::Value = c
-        .request(
-            Method::POST,
-            "/daemon/stop",
-            Some(&crate::api::DaemonStop { keep_dynos }),
-        )
-        .await?;
+    c.call(api::daemon::Stop {
+        body: api::DaemonStop { keep_dynos },
+    })
+    .await?;
     c.wait_gone(pid).await?;
     eprintln!("done");
     Ok(0)

@@ -2,7 +2,7 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::Result;
 
@@ -10,7 +10,7 @@ pub async fn dash(paths: &Paths, arg: AppArg) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     // An unknown app fails here, as a one-line error, before the screen is taken over.
-    let _: api::App = c.get(&format!("/apps/{}", enc(&name))).await?;
+    c.call(api::apps::Info { app: name.clone() }).await?;
     crate::tui::run(c, name).await?;
     Ok(0)
 }

@@ -3,7 +3,7 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
@@ -18,7 +18,7 @@ pub async fn remote(paths: &Paths, arg: AppArg, name: &str) -> Result<i32> {
     })?;
     let c = Client::connect(paths).await?;
     let app = resolve_app(&c, &arg).await?;
-    let a: api::App = c.get(&format!("/apps/{}", enc(&app))).await?;
+    let a = c.call(api::apps::Info { app: app.clone() }).await?;
     let Some(url) = a.git_url else {
         bail!("{app} has no git repository");
     };
@@ -75,7 +75,7 @@ pub async fn pre_receive(paths: &Paths) -> Result<i32> {
     let branch = update.name.trim_start_matches("refs/heads/");
     writeln!(err, "Building {app} from {branch} ({})", &update.new[..7])?;
     let c = Client::connect(paths).await?;
-    let a: api::App = c.get(&format!("/apps/{}", enc(&app))).await?;
+    let a = c.call(api::apps::Info { app: app.clone() }).await?;
     let build = super::up::build(
         &c,
         &a.name,

@@ -2,10 +2,9 @@
 
 use super::{resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::Result;
-use hyper::Method;
 use std::io::Write;
 
 pub async fn logs(
@@ -18,17 +17,16 @@ pub async fn logs(
 ) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let session: api::LogSession = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/log-sessions", enc(&name)),
-            Some(&api::LogSessionCreate {
+    let session = c
+        .call(api::logs::CreateSession {
+            app: name.clone(),
+            body: api::LogSessionCreate {
                 lines: Some(num),
                 tail: Some(tail),
                 dyno,
                 source,
-            }),
-        )
+            },
+        })
         .await?;
     let mut out = std::io::stdout().lock();
     c.stream(&session.logplex_url, |text| {

@@ -4,18 +4,21 @@
 mod apps;
 mod buildpacks;
 mod builds;
+mod certs;
 mod config;
 mod daemon;
 mod dash;
+mod domains;
+mod drains;
 mod git;
+mod idling;
 mod logs;
 mod ps;
 mod releases;
-mod routing;
 mod run;
 mod up;
 
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -507,22 +510,20 @@ async fn run(cmd: Command) -> Result<i32> {
         Command::RunDetached { app, env, command } => {
             ps::run_detached(&paths, app, &command, env).await
         }
-        Command::Domains { app, json } => routing::domains(&paths, app, json).await,
+        Command::Domains { app, json } => domains::list(&paths, app, json).await,
         Command::DomainsAdd {
             hostname,
             app,
             json,
-        } => routing::domains_add(&paths, app, &hostname, json).await,
-        Command::DomainsRemove { hostname, app } => {
-            routing::domains_remove(&paths, app, &hostname).await
-        }
-        Command::Drains { app, json } => routing::drains(&paths, app, json).await,
-        Command::DrainsAdd { url, app } => routing::drains_add(&paths, app, &url).await,
-        Command::DrainsRemove { url, app } => routing::drains_remove(&paths, app, &url).await,
+        } => domains::add(&paths, app, &hostname, json).await,
+        Command::DomainsRemove { hostname, app } => domains::remove(&paths, app, &hostname).await,
+        Command::Drains { app, json } => drains::list(&paths, app, json).await,
+        Command::DrainsAdd { url, app } => drains::add(&paths, app, &url).await,
+        Command::DrainsRemove { url, app } => drains::remove(&paths, app, &url).await,
         Command::PsIdle { state, app, json } => {
-            routing::idle(&paths, app, state.as_deref(), json).await
+            idling::idle(&paths, app, state.as_deref(), json).await
         }
-        Command::Certs { json } => routing::certs(&paths, json).await,
+        Command::Certs { json } => certs::show(&paths, json).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,
@@ -601,8 +602,10 @@ pub fn app_from_git_remote(dir: &std::path::Path) -> Option<String> {
 /// The app recorded for `dir` or its nearest recorded ancestor.
 pub async fn app_from_dir_record(client: &Client, dir: &std::path::Path) -> Result<Option<String>> {
     for d in dir.ancestors() {
-        let r: crate::api::DirApp = client
-            .get(&format!("/local/dirs?dir={}", enc(&d.to_string_lossy())))
+        let r = client
+            .call(crate::api::local::GetDir {
+                dir: d.to_string_lossy().into(),
+            })
             .await?;
         if r.app.is_some() {
             return Ok(r.app);

@@ -2,15 +2,14 @@
 
 use super::{ago, resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::Method;
 
 pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(&name))).await?;
+    let dynos = c.call(api::dynos::List { app: name.clone() }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&dynos)?);
         return Ok(0);
@@ -19,7 +18,7 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
         println!("No dynos on {name}");
         return Ok(0);
     }
-    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
+    let formation = c.call(api::formation::List { app: name.clone() }).await?;
     let color = super::color();
     let mut last_type = String::new();
     for d in &dynos {
@@ -71,7 +70,7 @@ pub async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
 }
 
 fn is_one_off(d: &api::Dyno) -> bool {
-    crate::daemon::manager::is_one_off_type(&d.process_type)
+    api::dynos::is_one_off_type(&d.process_type)
 }
 
 /// `ps:restart [DYNO|TYPE]`, `ps:stop DYNO|TYPE`, `ps:kill DYNO|TYPE`.
@@ -83,30 +82,24 @@ pub async fn stop(paths: &Paths, arg: AppArg, target: Option<String>, how: &str)
         Some(t) if t.contains('.') => format!("{t} dyno"),
         Some(t) => format!("{t} dynos"),
     };
-    let (verb, method, path) = match (how, &target) {
-        ("restart", None) => (
-            "Restarting",
-            Method::DELETE,
-            format!("/apps/{}/dynos", enc(&name)),
-        ),
-        ("restart", Some(t)) => (
-            "Restarting",
-            Method::DELETE,
-            format!("/apps/{}/dynos/{}", enc(&name), enc(t)),
-        ),
-        (action, Some(t)) => (
-            if action == "kill" {
-                "Killing"
-            } else {
-                "Stopping"
-            },
-            Method::POST,
-            format!("/apps/{}/dynos/{}/actions/{action}", enc(&name), enc(t)),
-        ),
+    let verb = match (how, &target) {
+        ("restart", _) => "Restarting",
         (_, None) => bail!("name the dyno or process type to stop"),
+        ("kill", _) => "Killing",
+        _ => "Stopping",
     };
     eprint!("{verb} {what} on {name}... ");
-    let _: serde_json::Value = c.request(method, &path, None::<&()>).await?;
+    let app = name.clone();
+    match (how, target) {
+        ("restart", None) => c.call(api::dynos::RestartAll { app }).await?,
+        ("restart", Some(dyno)) => c.call(api::dynos::Restart { app, dyno }).await?,
+        ("kill", Some(dyno)) => c.call(api::dynos::Kill { app, dyno }).await?,
+        // No target was ruled out above.
+        (_, dyno) => {
+            let dyno = dyno.unwrap_or_default();
+            c.call(api::dynos::Stop { app, dyno }).await?
+        }
+    };
     eprintln!("done");
     Ok(0)
 }
@@ -132,17 +125,16 @@ pub async fn run_detached(
         let Some((k, v)) = kv.split_once('=') else {
             bail!("invalid --env {kv:?}: use KEY=value;KEY2=value2");
         };
-        crate::store::validate_config_key(k).map_err(anyhow::Error::msg)?;
+        api::config::validate_key(k).map_err(anyhow::Error::msg)?;
         vars.insert(k.to_string(), v.to_string());
     }
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     eprint!("Running `{command}` on {name}... ");
-    let d: api::Dyno = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/dynos", enc(&name)),
-            Some(&api::DynoCreate {
+    let d = c
+        .call(api::dynos::Create {
+            app: name.clone(),
+            body: api::DynoCreate {
                 command,
                 attach: Some(false),
                 env: (!vars.is_empty()).then_some(vars),
@@ -150,8 +142,8 @@ pub async fn run_detached(
                 size: None,
                 process_type: Some("run".into()),
                 time_to_live: None,
-            }),
-        )
+            },
+        })
         .await?;
     eprintln!("up, {} (Basic)", d.name);
     println!(
@@ -202,7 +194,7 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
         .collect::<Result<_>>()?;
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let formation: Vec<api::Formation> = c.get(&format!("/apps/{}/formation", enc(&name))).await?;
+    let formation = c.call(api::formation::List { app: name.clone() }).await?;
     let mut updates = vec![];
     for ch in parsed {
         let (ptype, q) = match ch {
@@ -221,6 +213,7 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
                 (t, cur + n)
             }
         };
+        api::formation::check_quantity(&ptype, q).map_err(anyhow::Error::msg)?;
         updates.push(api::FormationUpdate {
             process_type: ptype,
             quantity: Some(q),
@@ -233,14 +226,11 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
         .map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0)))
         .collect();
     eprint!("Scaling dynos... ");
-    let f: Vec<api::Formation> = c
-        .request(
-            Method::PATCH,
-            &format!("/apps/{}/formation", enc(&name)),
-            Some(&api::FormationBatchUpdate { updates }),
-        )
-        .await?;
-    let _ = f;
+    c.call(api::formation::Update {
+        app: name.clone(),
+        body: api::FormationBatchUpdate { updates },
+    })
+    .await?;
     eprintln!("done, now running {}", summary.join(", "));
     Ok(0)
 }

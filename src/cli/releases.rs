@@ -2,14 +2,14 @@
 
 use super::{ago, resolve_app, AppArg};
 use crate::api;
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::paths::Paths;
 use anyhow::Result;
 
 pub async fn list(paths: &Paths, arg: AppArg, num: usize, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let mut releases: Vec<api::Release> = c.get(&format!("/apps/{}/releases", enc(&name))).await?;
+    let mut releases = c.call(api::releases::List { app: name.clone() }).await?;
     releases.reverse();
     releases.truncate(num);
     if json {
@@ -38,12 +38,14 @@ pub async fn list(paths: &Paths, arg: AppArg, num: usize, json: bool) -> Result<
 async fn pick(c: &Client, name: &str, key: Option<&str>) -> Result<api::Release> {
     match key {
         Some(k) => {
-            c.get(&format!("/apps/{}/releases/{}", enc(name), enc(k)))
-                .await
+            c.call(api::releases::Info {
+                app: name.into(),
+                release: k.into(),
+            })
+            .await
         }
         None => {
-            let releases: Vec<api::Release> =
-                c.get(&format!("/apps/{}/releases", enc(name))).await?;
+            let releases = c.call(api::releases::List { app: name.into() }).await?;
             releases
                 .into_iter()
                 .last()
@@ -66,12 +68,11 @@ pub async fn info(
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(0);
     }
-    let vars: api::ConfigVars = c
-        .get(&format!(
-            "/apps/{}/releases/{}/config-vars",
-            enc(&name),
-            r.id
-        ))
+    let vars = c
+        .call(api::releases::ConfigVarsOf {
+            app: name.clone(),
+            release: r.id.clone(),
+        })
         .await?;
     if shell {
         return super::config::print(&vars, "", false, true).map(|_| 0);
@@ -104,8 +105,7 @@ pub async fn rollback(paths: &Paths, arg: AppArg, release: Option<String>) -> Re
         Some(k) => pick(&c, &name, Some(&k)).await?,
         None => {
             // Heroku's default: the succeeded release before the current one.
-            let releases: Vec<api::Release> =
-                c.get(&format!("/apps/{}/releases", enc(&name))).await?;
+            let releases = c.call(api::releases::List { app: name.clone() }).await?;
             let current = releases
                 .iter()
                 .find(|r| r.current)
@@ -120,14 +120,13 @@ pub async fn rollback(paths: &Paths, arg: AppArg, release: Option<String>) -> Re
         }
     };
     eprint!("Rolling back {name} to v{}... ", target.version);
-    let r: api::Release = c
-        .request(
-            hyper::Method::POST,
-            &format!("/apps/{}/releases", enc(&name)),
-            Some(&api::ReleaseCreate {
+    let r = c
+        .call(api::releases::Rollback {
+            app: name.clone(),
+            body: api::ReleaseCreate {
                 release: target.id.clone(),
-            }),
-        )
+            },
+        })
         .await?;
     eprintln!("done, v{}", r.version);
     eprintln!("Rollback affects code and config vars; it doesn't add or remove addons.");

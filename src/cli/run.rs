@@ -5,7 +5,7 @@
 use super::{resolve_app, AppArg};
 use crate::api;
 use crate::attach::{self, Frame};
-use crate::client::{enc, ApiError, Client};
+use crate::client::{error_body, ApiError, Client};
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
@@ -97,11 +97,10 @@ pub async fn run(
 
     let client = Client::connect(paths).await?;
     let app = resolve_app(&client, &arg).await?;
-    let dyno: api::Dyno = client
-        .request(
-            Method::POST,
-            &format!("/apps/{}/dynos", enc(&app)),
-            Some(&api::DynoCreate {
+    let dyno = client
+        .call(api::dynos::Create {
+            app: app.clone(),
+            body: api::DynoCreate {
                 command: command.clone(),
                 attach: Some(true),
                 env: Some(env),
@@ -109,8 +108,8 @@ pub async fn run(
                 size: None,
                 process_type: Some("run".into()),
                 time_to_live: None,
-            }),
-        )
+            },
+        })
         .await?;
     if std::io::stderr().is_terminal() {
         eprintln!(
@@ -154,11 +153,11 @@ async fn upgrade(client: &Client, url: &str) -> Result<TokioIo<hyper::upgrade::U
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        let body: api::ErrorBody = serde_json::from_slice(&bytes).unwrap_or(api::ErrorBody {
-            id: "unknown".into(),
-            message: String::from_utf8_lossy(&bytes).into_owned(),
-        });
-        return Err(ApiError { status, body }.into());
+        return Err(ApiError {
+            status,
+            body: error_body(&bytes),
+        }
+        .into());
     }
     Ok(TokioIo::new(hyper::upgrade::on(resp).await?))
 }

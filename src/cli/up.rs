@@ -2,10 +2,10 @@
 
 use super::{app_from_dir_record, app_from_git_remote, AppArg};
 use crate::api;
-use crate::client::{enc, ApiError, Client};
+use crate::client::{ApiError, Client};
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -41,9 +41,9 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
             },
         },
     };
-    crate::names::validate(&name).map_err(anyhow::Error::msg)?;
+    api::apps::validate_name(&name).map_err(anyhow::Error::msg)?;
 
-    let app: api::App = match c.get::<api::App>(&format!("/apps/{}", enc(&name))).await {
+    let app = match c.call(api::apps::Info { app: name.clone() }).await {
         Ok(a) => a,
         Err(e)
             if e.downcast_ref::<ApiError>()
@@ -58,14 +58,12 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
             }
             print!("-----> Creating app {name}... ");
             std::io::stdout().flush()?;
-            let a: api::App = c
-                .request(
-                    Method::POST,
-                    "/apps",
-                    Some(&api::AppCreate {
+            let a = c
+                .call(api::apps::Create {
+                    body: api::AppCreate {
                         name: Some(name.clone()),
-                    }),
-                )
+                    },
+                })
                 .await?;
             println!("done");
             a
@@ -105,20 +103,22 @@ pub async fn build(
     req: &api::BuildCreate,
     out: &mut dyn Write,
 ) -> Result<api::Build> {
-    let build: api::Build = c
-        .request(
-            Method::POST,
-            &format!("/apps/{}/builds", enc(app)),
-            Some(req),
-        )
+    let build = c
+        .call(api::builds::Create {
+            app: app.into(),
+            body: req.clone(),
+        })
         .await?;
     c.stream(&build.output_stream_url, |t| {
         let _ = out.write_all(t.as_bytes());
         let _ = out.flush();
     })
     .await?;
-    c.get(&format!("/apps/{}/builds/{}", enc(app), build.id))
-        .await
+    c.call(api::builds::Info {
+        app: app.into(),
+        build: build.id,
+    })
+    .await
 }
 
 /// After a successful build: waits for the new release's dynos, prints the URL and how to
@@ -129,8 +129,10 @@ pub async fn release(
     build: &api::Build,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let formation: Vec<api::Formation> = c
-        .get(&format!("/apps/{}/formation", enc(&app.name)))
+    let formation = c
+        .call(api::formation::List {
+            app: app.name.clone(),
+        })
         .await?;
     let web = formation
         .iter()
@@ -189,7 +191,7 @@ async fn wait_up(
     });
     let deadline = Instant::now() + Duration::from_secs(90);
     let result = loop {
-        let dynos: Vec<api::Dyno> = c.get(&format!("/apps/{}/dynos", enc(app))).await?;
+        let dynos = c.call(api::dynos::List { app: app.into() }).await?;
         let current: Vec<&api::Dyno> = dynos
             .iter()
             .filter(|d| d.release.version == version)

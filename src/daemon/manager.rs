@@ -502,10 +502,8 @@ pub(super) async fn launch(
     Ok((entry, exit))
 }
 
-/// One-off process types: never in a formation.
-pub fn is_one_off_type(ptype: &str) -> bool {
-    matches!(ptype, "run" | "release")
-}
+/// One-off process types: never in a formation (the rule lives in `api::dynos`).
+pub use crate::api::dynos::is_one_off_type;
 
 /// Re-adopts a dyno a previous daemon started (its shim kept it running).
 pub fn adopt(d: &Arc<Daemon>, handle: DynoHandle) -> Result<()> {

@@ -4,6 +4,7 @@
 //! builds. At start it re-adopts dynos whose shim survived the previous daemon and cleans up what
 //! dead ones left; then it brings every app's formation back (after a reboot too).
 
+pub mod api;
 pub mod api_server;
 pub mod deploy;
 pub mod idle;

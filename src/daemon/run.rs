@@ -118,7 +118,12 @@ impl RunDynos {
 }
 
 fn attach_url(app_name: &str, dyno: &str) -> String {
-    format!("/apps/{app_name}/dynos/{dyno}/attach")
+    use api::Endpoint;
+    api::dynos::Attach {
+        app: app_name.into(),
+        dyno: dyno.into(),
+    }
+    .path()
 }
 
 /// `POST /apps/{app}/dynos {command, attach: true, env, force_no_tty}`: starts the dyno and

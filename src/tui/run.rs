@@ -8,10 +8,10 @@
 use super::model::*;
 use super::{update, view};
 use crate::api;
-use crate::client::{enc, ApiError, Client};
+use crate::api::Endpoint;
+use crate::client::{ApiError, Client};
 use anyhow::{bail, Result};
 use chrono::Utc;
-use hyper::Method;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind,
@@ -166,13 +166,11 @@ fn explain(e: &anyhow::Error) -> String {
 }
 
 /// A call whose answer body doesn't matter: any 2xx is success (an empty or non-JSON body too).
-async fn call(
-    c: &Client,
-    method: Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> Result<(), String> {
-    match c.request::<_, serde_json::Value>(method, path, body).await {
+async fn call<E: Endpoint>(c: &Client, e: E) -> Result<(), String>
+where
+    E::Response: serde::de::DeserializeOwned,
+{
+    match c.call(e).await {
         Ok(_) => Ok(()),
         Err(e)
             if e.downcast_ref::<ApiError>().is_none()
@@ -204,7 +202,6 @@ impl Runtime {
         let c = self.client.clone();
         let tx = self.tx.clone();
         let app = model.app.clone();
-        let base = format!("/apps/{}", enc(&app));
         match cmd {
             Cmd::Fetch(r) => {
                 if !self.in_flight.insert(r) {
@@ -214,16 +211,19 @@ impl Runtime {
                 tokio::spawn(async move {
                     let msg = match r {
                         Resource::Formation => {
-                            Msg::Formation(app, fetch(&c, &format!("{base}/formation")).await)
+                            let e = api::formation::List { app: app.clone() };
+                            Msg::Formation(app, fetch(&c, e).await)
                         }
                         Resource::Dynos => {
-                            Msg::Dynos(app, fetch(&c, &format!("{base}/dynos")).await)
+                            let e = api::dynos::List { app: app.clone() };
+                            Msg::Dynos(app, fetch(&c, e).await)
                         }
                         Resource::Releases => {
-                            Msg::Releases(app, fetch(&c, &format!("{base}/releases")).await)
+                            let e = api::releases::List { app: app.clone() };
+                            Msg::Releases(app, fetch(&c, e).await)
                         }
                         Resource::Apps => Msg::Apps(
-                            fetch::<Vec<api::App>>(&c, "/apps")
+                            fetch(&c, api::apps::List {})
                                 .await
                                 .map(|v| v.into_iter().map(|a| a.name).collect()),
                         ),
@@ -252,8 +252,11 @@ impl Runtime {
                             dyno_size: None,
                         }],
                     };
-                    let r: Result<Vec<api::Formation>> = c
-                        .request(Method::PATCH, &format!("{base}/formation"), Some(&body))
+                    let r = c
+                        .call(api::formation::Update {
+                            app: app.clone(),
+                            body,
+                        })
                         .await;
                     let done = match r {
                         Ok(f) => {
@@ -267,8 +270,11 @@ impl Runtime {
             }
             Cmd::Restart { dyno } => {
                 tokio::spawn(async move {
-                    let path = format!("{base}/dynos/{}", enc(&dyno));
-                    let done = call(&c, Method::DELETE, &path, None)
+                    let e = api::dynos::Restart {
+                        app,
+                        dyno: dyno.clone(),
+                    };
+                    let done = call(&c, e)
                         .await
                         .map(|_| format!("Restarting {dyno}."))
                         .map_err(|e| format!("Restart of {dyno} failed: {e}"));
@@ -280,8 +286,13 @@ impl Runtime {
                 version,
             } => {
                 tokio::spawn(async move {
-                    let body = serde_json::json!({ "release": release_id });
-                    let done = call(&c, Method::POST, &format!("{base}/releases"), Some(&body))
+                    let e = api::releases::Rollback {
+                        app,
+                        body: api::ReleaseCreate {
+                            release: release_id,
+                        },
+                    };
+                    let done = call(&c, e)
                         .await
                         .map(|_| format!("Rolled back to v{version}."))
                         .map_err(|e| format!("Rollback to v{version} failed: {e}"));
@@ -301,8 +312,11 @@ impl Runtime {
     }
 }
 
-async fn fetch<T: serde::de::DeserializeOwned>(c: &Client, path: &str) -> Result<T, String> {
-    c.get(path).await.map_err(|e| explain(&e))
+async fn fetch<E: Endpoint>(c: &Client, e: E) -> Result<E::Response, String>
+where
+    E::Response: serde::de::DeserializeOwned,
+{
+    c.call(e).await.map_err(|e| explain(&e))
 }
 
 /// The app's log stream, kept open: reconnects (and so refetches everything once) when the
@@ -311,17 +325,16 @@ async fn subscribe(c: Arc<Client>, app: String, tx: UnboundedSender<Msg>) {
     let mut lines = crate::logs::HISTORY;
     loop {
         let since = Utc::now();
-        let session: Result<api::LogSession> = c
-            .request(
-                Method::POST,
-                &format!("/apps/{}/log-sessions", enc(&app)),
-                Some(&api::LogSessionCreate {
+        let session = c
+            .call(api::logs::CreateSession {
+                app: app.clone(),
+                body: api::LogSessionCreate {
                     lines: Some(lines),
                     tail: Some(true),
                     dyno: None,
                     source: None,
-                }),
-            )
+                },
+            })
             .await;
         let ended = match session {
             Ok(s) => {

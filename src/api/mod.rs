@@ -1,0 +1,359 @@
+//! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
+//!
+//! Each topic module (`apps`, `formation`, `dynos`, `releases`, `config`, `builds`,
+//! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
+//! resources' request and response types (Heroku's Platform API v3 shapes, see
+//! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response
+//! type together), and the rules both sides of the socket check (config var names, one-off
+//! process types, scale bounds, app names). The CLI sends an endpoint with `Client::call`; the
+//! daemon's route table (`daemon::api`) is built from the same endpoints, so a route cannot
+//! exist without its typed endpoint. Nothing here touches state.
+
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+pub mod apps;
+pub mod buildpacks;
+pub mod builds;
+pub mod certs;
+pub mod config;
+pub mod daemon;
+pub mod domains;
+pub mod drains;
+pub mod dynos;
+pub mod formation;
+pub mod idling;
+pub mod local;
+pub mod logs;
+pub mod releases;
+
+pub use apps::{App, AppCreate, AppUpdate};
+pub use buildpacks::{
+    BuildpackInstallation, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate,
+};
+pub use builds::{Build, BuildCreate, GitSource, SourceBlob};
+pub use certs::Certs;
+pub use config::{ConfigVars, ConfigVarsUpdate};
+pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping};
+pub use domains::{Domain, DomainCreate};
+pub use drains::{LogDrain, LogDrainCreate};
+pub use dynos::{Dyno, DynoCreate};
+pub use formation::{Formation, FormationBatchUpdate, FormationUpdate};
+pub use idling::AppIdling;
+pub use local::DirApp;
+pub use logs::{LogSession, LogSessionCreate};
+pub use releases::{Release, ReleaseCreate, ReleaseRef, SlugRef};
+
+/// Sent by both sides on every request/response so a mismatch is noticed.
+pub const VERSION_HEADER: &str = "x-dyno-version";
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("DYNO_BUILD_ID"));
+
+/// `{"id": "not_found", "message": "Couldn't find that app."}`, as Heroku answers errors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub id: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdName {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Owner {
+    pub email: String,
+    pub id: String,
+}
+
+/// The answer of an action that has nothing to say: `{}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// The answer is a stream of text (build output, a log tail), not JSON: its endpoint is
+/// followed with `Client::stream` on the URL a resource hands out (`output_stream_url`,
+/// `logplex_url`).
+#[derive(Debug, Clone)]
+pub struct Text;
+
+/// The answer is `101 Switching Protocols` to the attach protocol (`crate::attach`).
+#[derive(Debug, Clone)]
+pub struct Upgrade;
+
+/// One segment of an endpoint's path pattern: a literal, or a parameter taken from the
+/// request's fields (percent-encoded on the way out, decoded on the way in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg {
+    Lit(&'static str),
+    Param,
+}
+
+/// One endpoint of the API: its method, its path (built from the request's own fields), its
+/// body, and the type of its answer. `decode` is the daemon's side: the request back from the
+/// path's parameters (in order), the query and the body.
+pub trait Endpoint: Sized {
+    type Response;
+    const METHOD: Method;
+    /// The path pattern: `["apps", {app}, "formation"]`.
+    const SEGMENTS: &'static [Seg];
+    /// The status of a successful answer.
+    const STATUS: StatusCode = StatusCode::OK;
+    /// Whether the request carries a JSON body.
+    const HAS_BODY: bool = false;
+    fn path(&self) -> String;
+    fn body(&self) -> serde_json::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn decode(
+        params: Vec<String>,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> serde_json::Result<Self>;
+}
+
+/// The pattern of an endpoint as text, `/apps/{}/formation` (error messages, tests).
+pub fn pattern(segs: &[Seg]) -> String {
+    segs.iter()
+        .map(|s| match s {
+            Seg::Lit(l) => format!("/{l}"),
+            Seg::Param => "/{}".to_string(),
+        })
+        .collect()
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A JSON body, `{}` when the request sent none.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
+    serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+}
+
+#[doc(hidden)]
+pub const fn has_body<T>() -> bool {
+    true
+}
+
+/// Declares endpoints: a struct holding the path's parameters (and `body`), and its
+/// [`Endpoint`] impl. `Name { app } + body: T => PATCH ["apps", app, "x"] -> R, CREATED;`
+macro_rules! endpoint {
+    (@seg $l:literal) => { $crate::api::Seg::Lit($l) };
+    (@seg $f:ident) => { $crate::api::Seg::Param };
+    (@path $p:ident $this:ident $l:literal) => { $p.push('/'); $p.push_str($l); };
+    (@path $p:ident $this:ident $f:ident) => { $p.push('/'); $p.push_str(&$crate::api::enc(&$this.$f)); };
+    (@bind $params:ident $l:literal) => {};
+    (@bind $params:ident $f:ident) => { let $f = $params.next().unwrap_or_default(); };
+    ($(
+        $(#[$doc:meta])*
+        $name:ident { $($field:ident),* } $(+ body: $body:ty)?
+            => $method:ident [$($seg:tt),+] -> $resp:ty $(, $status:ident)?;
+    )*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            $(pub $field: String,)*
+            $(pub body: $body,)?
+        }
+
+        impl $crate::api::Endpoint for $name {
+            type Response = $resp;
+            const METHOD: hyper::Method = hyper::Method::$method;
+            const SEGMENTS: &'static [$crate::api::Seg] = &[$(endpoint!(@seg $seg)),+];
+            $(const STATUS: hyper::StatusCode = hyper::StatusCode::$status;)?
+            $(const HAS_BODY: bool = $crate::api::has_body::<$body>();)?
+
+            #[allow(unused_variables)]
+            fn path(&self) -> String {
+                let this = self;
+                let mut p = String::new();
+                $(endpoint!(@path p this $seg);)+
+                p
+            }
+
+            $(fn body(&self) -> serde_json::Result<Option<Vec<u8>>> {
+                serde_json::to_vec::<$body>(&self.body).map(Some)
+            })?
+
+            #[allow(unused_variables, unused_mut)]
+            fn decode(
+                params: Vec<String>,
+                query: &[(String, String)],
+                body: &[u8],
+            ) -> serde_json::Result<Self> {
+                let mut params = params.into_iter();
+                $(endpoint!(@bind params $seg);)+
+                Ok(Self {
+                    $($field,)*
+                    $(body: $crate::api::json_body::<$body>(body)?,)?
+                })
+            }
+        }
+    )*};
+}
+pub(crate) use endpoint;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the daemon sees of an endpoint's path: decoded segments and query pairs.
+    fn split(path: &str) -> (Vec<String>, Vec<(String, String)>) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let dec = |s: &str| {
+            let b = s.as_bytes();
+            let mut out = vec![];
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let segs = path.split('/').filter(|s| !s.is_empty()).map(dec).collect();
+        let query = query
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (dec(k), dec(v))
+            })
+            .collect();
+        (segs, query)
+    }
+
+    /// The endpoint's path matches its own pattern, and decodes back to the same request.
+    fn round_trip<E: Endpoint + std::fmt::Debug>(e: E) -> E {
+        let path = e.path();
+        let (segs, query) = split(&path);
+        assert_eq!(segs.len(), E::SEGMENTS.len(), "{path}");
+        let mut params = vec![];
+        for (p, s) in E::SEGMENTS.iter().zip(&segs) {
+            match p {
+                Seg::Lit(l) => assert_eq!(l, s, "{path}"),
+                Seg::Param => params.push(s.clone()),
+            }
+        }
+        let body = e.body().unwrap();
+        assert_eq!(body.is_some(), E::HAS_BODY);
+        let back = E::decode(params, &query, body.as_deref().unwrap_or(&[])).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{e:?}"));
+        back
+    }
+
+    #[test]
+    fn paths_are_built_from_the_request_and_decode_back() {
+        let app = || "my app/ü".to_string();
+        assert_eq!(
+            dynos::Stop {
+                app: "hello".into(),
+                dyno: "web.1".into()
+            }
+            .path(),
+            "/apps/hello/dynos/web.1/actions/stop"
+        );
+        assert_eq!(
+            domains::Delete {
+                app: "hello".into(),
+                domain: "a b".into()
+            }
+            .path(),
+            "/apps/hello/domains/a%20b"
+        );
+        round_trip(apps::List {});
+        round_trip(apps::Info { app: app() });
+        round_trip(apps::Update {
+            app: app(),
+            body: AppUpdate {
+                name: Some("new".into()),
+            },
+        });
+        round_trip(releases::ConfigVarsOf {
+            app: app(),
+            release: "v3".into(),
+        });
+        round_trip(drains::Delete {
+            app: app(),
+            drain: "syslog+tls://h:1/?x=y&z".into(),
+        });
+        round_trip(config::Update {
+            app: app(),
+            body: [("A".to_string(), None)].into_iter().collect(),
+        });
+        round_trip(daemon::Stop {
+            body: DaemonStop { keep_dynos: true },
+        });
+        round_trip(local::GetDir {
+            dir: "/src/my app&co".into(),
+        });
+        let s = round_trip(logs::Stream {
+            app: app(),
+            lines: 5,
+            tail: true,
+            dyno: Some("web.1".into()),
+            source: None,
+        });
+        assert!(s.tail);
+    }
+
+    /// Answers that were `json!` objects before they had types keep their bytes.
+    #[test]
+    fn typed_answers_keep_the_wire() {
+        fn pretty<T: Serialize>(v: &T) -> String {
+            serde_json::to_string_pretty(v).unwrap()
+        }
+        assert_eq!(pretty(&Empty {}), pretty(&serde_json::json!({})));
+        assert_eq!(
+            pretty(&DaemonStopping {
+                keep_dynos: true,
+                stopping: true
+            }),
+            pretty(&serde_json::json!({"stopping": true, "keep_dynos": true}))
+        );
+        let rollback = ReleaseCreate {
+            release: "v1".into(),
+        };
+        assert_eq!(
+            serde_json::to_vec(&rollback).unwrap(),
+            serde_json::to_vec(&serde_json::json!({ "release": "v1" })).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        let e = daemon::Stop::decode(vec![], &[], b"");
+        assert!(e.is_err(), "keep_dynos is required");
+        let e = apps::Create::decode(vec![], &[], b"").unwrap();
+        assert!(e.body.name.is_none());
+    }
+
+    #[test]
+    fn shared_rules() {
+        assert!(apps::validate_name("hello-1").is_ok());
+        assert!(apps::validate_name("1hello").is_err());
+        assert!(dynos::is_one_off_type("run") && dynos::is_one_off_type("release"));
+        assert!(!dynos::is_one_off_type("web"));
+        assert_eq!(formation::check_quantity("web", 3), Ok(3));
+        assert!(formation::check_quantity("web", -1)
+            .unwrap_err()
+            .contains("0 or more"));
+        assert!(formation::check_quantity("web", formation::MAX_QUANTITY + 1).is_err());
+        assert!(config::validate_key("A_1").is_ok());
+        assert!(config::validate_key("1A").is_err());
+    }
+}
