@@ -52,6 +52,42 @@ fn piped_run_passes_streams_env_and_exit_code() {
     let env = Env::new("run-piped");
     deployed(&env, "oneoff");
 
+    // Several words are quoted as the heroku CLI quotes them; flags go anywhere before `--`.
+    let (code, out, err) = run_with_stdin(
+        &env,
+        &[
+            "run",
+            "--no-tty",
+            "-a",
+            "oneoff",
+            "--",
+            "bash",
+            "-c",
+            "echo \"[$DYNO]\"",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("[run.") && out.trim_end().ends_with(']'),
+        "{out:?}"
+    );
+    let (code, out, err) = run_with_stdin(
+        &env,
+        &[
+            "run", "printf", "<%s>\\n", "a b", "c", "-a", "oneoff", "--no-tty",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "<a b>\n<c>\n"), "{err}");
+    let (code, out, err) = run_with_stdin(&env, &["run", "ls", "-la", "/app", "-a", "oneoff"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Procfile") && out.contains("total"), "{out}");
+    let (code, out, _) = run_with_stdin(&env, &["run", "-a", "oneoff", "ls /app | wc -l"], "");
+    assert_eq!(code, 0);
+    assert!(out.trim().parse::<u32>().is_ok_and(|n| n > 0), "{out}");
+    env.ok(&["ps:scale", "web=0", "-a", "oneoff"], None);
+
     // stdin in, stdout out, exit code back.
     let (code, out, err) =
         run_with_stdin(&env, &["run", "-a", "oneoff", "python3"], "print(6*7)\n");

@@ -102,7 +102,8 @@ pub enum Command {
     /// Scale process types: `web=3 worker=1`, `web+1`, `worker-1`
     #[command(name = "ps:scale")]
     PsScale {
-        #[arg(required = true, allow_hyphen_values = true)]
+        // No hyphen values: `-a app` after the pairs is the app flag, as with heroku.
+        #[arg(required = true)]
         changes: Vec<String>,
         #[command(flatten)]
         app: AppArg,
@@ -432,8 +433,51 @@ pub enum Command {
     Static,
 }
 
+/// `run` and `run:detached` take their own flags anywhere before `--`, as the heroku CLI does
+/// (`dyno run bash -a app`); every other word, `-la` included, belongs to the command. Moves
+/// those flags in front and puts `--` before the command, so clap reads them as intended.
+pub fn reorder_run_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+    let (with_value, switches): (&[&str], &[&str]) = match sub {
+        "run" => (
+            &["-a", "--app", "-e", "--env"],
+            &["--no-tty", "-x", "--exit-code", "-h", "--help"],
+        ),
+        "run:detached" => (&["-a", "--app", "-e", "--env"], &["-h", "--help"]),
+        _ => return args,
+    };
+    let mut flags = vec![];
+    let mut command = vec![];
+    let mut i = 2;
+    while i < args.len() {
+        let a = args[i].to_str().unwrap_or_default();
+        if a == "--" {
+            command.extend(args[i + 1..].iter().cloned());
+            break;
+        }
+        if with_value.contains(&a) && i + 1 < args.len() {
+            flags.extend([args[i].clone(), args[i + 1].clone()]);
+            i += 2;
+            continue;
+        }
+        if switches.contains(&a) || a.starts_with("--app=") || a.starts_with("--env=") {
+            flags.push(args[i].clone());
+        } else {
+            command.push(args[i].clone());
+        }
+        i += 1;
+    }
+    let mut out = args[..2].to_vec();
+    out.extend(flags);
+    if !command.is_empty() {
+        out.push("--".into());
+        out.extend(command);
+    }
+    out
+}
+
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(reorder_run_flags(std::env::args_os().collect()));
     match cli.command {
         Command::Shim { state_dir } => return crate::runtime::shim_main(state_dir),
         Command::Init {
@@ -680,5 +724,51 @@ mod tests {
         let sub = d.path().join("sub");
         std::fs::create_dir_all(&sub).unwrap();
         assert_eq!(app_from_git_remote(&sub).as_deref(), Some("my-app"));
+    }
+}
+
+#[cfg(test)]
+mod reorder_tests {
+    use super::reorder_run_flags;
+
+    fn re(args: &[&str]) -> Vec<String> {
+        reorder_run_flags(args.iter().map(|a| a.into()).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn run_flags_are_taken_anywhere_before_the_double_dash() {
+        assert_eq!(
+            re(&["dyno", "run", "bash", "-a", "app"]),
+            ["dyno", "run", "-a", "app", "--", "bash"]
+        );
+        assert_eq!(
+            re(&["dyno", "run", "ls", "-la"]),
+            ["dyno", "run", "--", "ls", "-la"]
+        );
+        assert_eq!(
+            re(&["dyno", "run", "--no-tty", "--", "bash", "-a", "x"]),
+            ["dyno", "run", "--no-tty", "--", "bash", "-a", "x"]
+        );
+        assert_eq!(
+            re(&["dyno", "run:detached", "rake", "-e", "A=1", "--app=z", "-x"]),
+            [
+                "dyno",
+                "run:detached",
+                "-e",
+                "A=1",
+                "--app=z",
+                "--",
+                "rake",
+                "-x"
+            ]
+        );
+        assert_eq!(
+            re(&["dyno", "ps:scale", "web=1", "-a", "x"]),
+            ["dyno", "ps:scale", "web=1", "-a", "x"]
+        );
+        assert_eq!(re(&["dyno", "run", "-a", "x"]), ["dyno", "run", "-a", "x"]);
     }
 }

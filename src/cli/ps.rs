@@ -111,7 +111,7 @@ pub async fn run_detached(
     command: &[String],
     env: Option<String>,
 ) -> Result<i32> {
-    let command = command.join(" ");
+    let command = super::run::build_command(command);
     if command.trim().is_empty() {
         bail!("no command given: dyno run:detached COMMAND");
     }

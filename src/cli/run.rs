@@ -80,7 +80,7 @@ pub async fn run(
     command: &[String],
 ) -> Result<i32> {
     // Heroku's CLI joins the words with spaces: the dyno's shell parses them.
-    let command = command.join(" ");
+    let command = build_command(&command);
     if command.trim().is_empty() {
         bail!("no command given: dyno run [-a APP] -- COMMAND (e.g. dyno run bash)");
     }
@@ -260,5 +260,63 @@ mod tests {
         assert_eq!(env["C"], "");
         assert!(parse_env(&["novalue".into()]).is_err());
         assert!(parse_env(&["=v".into()]).is_err());
+    }
+}
+
+/// The command line a one-off dyno runs, from `dyno run`'s words, as the heroku CLI's
+/// `buildCommand` makes it: one word is taken as it is (`dyno run 'ls -la | wc -l'`); of several,
+/// each word the dyno's shell would split or expand is single-quoted (`printf '<%s>\n' 'a b' c`
+/// prints `<a b>` and `<c>`), except shell operators given as words of their own
+/// (`dyno run ls '|' wc -l` pipes, as it does with heroku).
+pub fn build_command(words: &[String]) -> String {
+    if let [one] = words {
+        return one.clone();
+    }
+    const OPERATORS: &[&str] = &[
+        "|", "||", "&&", "&", ";", ">", ">>", "<", "<<", "2>", "2>>", "2>&1", "1>&2", "&>",
+    ];
+    let safe = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+    };
+    words
+        .iter()
+        .map(|w| {
+            if safe(w) || OPERATORS.contains(&w.as_str()) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::build_command;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn commands_are_quoted_as_heroku_does() {
+        assert_eq!(build_command(&words(&["ls -la | wc -l"])), "ls -la | wc -l");
+        assert_eq!(
+            build_command(&words(&["bash", "-c", "echo \"[$DYNO]\""])),
+            "bash -c 'echo \"[$DYNO]\"'"
+        );
+        assert_eq!(
+            build_command(&words(&["printf", "<%s>\\n", "a b", "c"])),
+            "printf '<%s>\\n' 'a b' c"
+        );
+        assert_eq!(build_command(&words(&["echo", "it's"])), "echo 'it'\\''s'");
+        assert_eq!(
+            build_command(&words(&["ls", "|", "wc", "-l"])),
+            "ls | wc -l"
+        );
+        assert_eq!(build_command(&words(&["echo", ""])), "echo ''");
     }
 }
