@@ -149,9 +149,39 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     std::fs::write(broken.join("Procfile"), "web: ok\n<<<<<<< HEAD\nweb: dup\n").unwrap();
     let err = env.fails(&["up"], Some(&broken));
     assert!(err.contains("Procfile line 2"), "{err}");
-    std::fs::write(broken.join("Procfile"), "web: a\nweb: b\n").unwrap();
+    // Binary content names the file and the line; a file too large is refused whole.
+    std::fs::write(broken.join("Procfile"), b"web: a\nworker: \xff\xfe\n").unwrap();
     let err = env.fails(&["up"], Some(&broken));
-    assert!(err.contains("defined twice"), "{err}");
+    assert!(
+        err.contains("Procfile line 2") && err.contains("UTF-8"),
+        "{err}"
+    );
+    let big = "# filler\n".repeat(200_000) + "web: a\n";
+    std::fs::write(broken.join("Procfile"), big).unwrap();
+    let err = env.fails(&["up"], Some(&broken));
+    assert!(err.contains("Procfile: the file is"), "{err}");
+    let long = format!("web: echo {}\n", "x".repeat(40_000));
+    std::fs::write(broken.join("Procfile"), long).unwrap();
+    let err = env.fails(&["up"], Some(&broken));
+    assert!(
+        err.contains("Procfile line 1") && err.contains("long"),
+        "{err}"
+    );
+
+    // What Heroku accepts with a warning: a byte-order mark, CR line ends, an uppercase type, a
+    // type defined twice (the last wins).
+    let kind = env.app_dir("examples/hello", "kind");
+    std::fs::write(
+        kind.join("Procfile"),
+        "\u{feff}Web: python3 web.py\r\nworker: sleep 1\rworker: sleep 2\r\n",
+    )
+    .unwrap();
+    let out = env.ok(&["up"], Some(&kind));
+    assert!(out.contains("\"Web\" is taken as \"web\""), "{out}");
+    assert!(out.contains("\"worker\" is defined again"), "{out}");
+    let ps = env.json(&["ps", "-a", "kind", "--json"]);
+    assert!(ps.to_string().contains("python3 web.py"), "{ps}");
+    env.ok(&["apps:destroy", "-a", "kind", "--confirm", "kind"], None);
 
     // A Procfile without web is valid: up says how to scale the other types.
     let worker = env.home.parent().unwrap().join("src/worker-only");

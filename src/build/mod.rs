@@ -330,8 +330,16 @@ impl Builder {
             ));
         }
 
-        let procfile = match source::read_nofollow(&dirs.app, "Procfile", 1 << 20)? {
-            Some(t) => Some(Procfile::parse(&t)?),
+        // One byte past the limit: a Procfile too large is refused whole, never read in part.
+        let limit = crate::procfile::MAX_SIZE as u64 + 1;
+        let procfile = match source::read_nofollow_bytes(&dirs.app, "Procfile", limit)? {
+            Some(b) => {
+                let p = Procfile::parse_bytes(&b)?;
+                for w in &p.warnings {
+                    out.warn(w);
+                }
+                Some(p)
+            }
             None => None,
         };
         let (process_types, _) =

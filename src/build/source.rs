@@ -229,6 +229,17 @@ pub fn chown_tree(p: &Path) -> Result<()> {
 /// Reads `dir/name` (a plain name) as text without following a symlink: the build dir is
 /// written by buildpacks, and the daemon reading it is root. `None` when it does not exist.
 pub fn read_nofollow(dir: &Path, name: &str, limit: u64) -> Result<Option<String>> {
+    match read_nofollow_bytes(dir, name, limit)? {
+        Some(b) => Ok(Some(
+            String::from_utf8(b).with_context(|| format!("{name} is not UTF-8 text"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// [`read_nofollow`]'s bytes: at most `limit` of them (read `limit + 1` to tell a file that is
+/// too large from one that fits).
+pub fn read_nofollow_bytes(dir: &Path, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
     if !is_plain_name(name) {
         bail!("bad file name {name:?}");
     }
@@ -247,11 +258,11 @@ pub fn read_nofollow(dir: &Path, name: &str, limit: u64) -> Result<Option<String
     if !f.metadata()?.is_file() {
         bail!("{name} is not a plain file");
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     f.take(limit)
-        .read_to_string(&mut text)
-        .with_context(|| format!("{name} is not UTF-8 text"))?;
-    Ok(Some(text))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {name}"))?;
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

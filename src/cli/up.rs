@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
     let dir = std::env::current_dir()?.canonicalize()?;
     // Check what can be checked here before anything changes on the daemon's side.
-    match std::fs::read_to_string(dir.join("Procfile")) {
-        Ok(text) => {
-            crate::procfile::Procfile::parse(&text)?;
+    match std::fs::read(dir.join("Procfile")) {
+        Ok(bytes) => {
+            crate::procfile::Procfile::parse_bytes(&bytes)?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
