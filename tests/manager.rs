@@ -750,3 +750,34 @@ fn a_web_dyno_that_never_binds_its_port_gets_r10() {
         "{logs}"
     );
 }
+
+#[test]
+fn up_succeeds_when_web_is_up_and_warns_about_a_crashed_worker() {
+    let env = Env::new("up-worker");
+    let dir = env.app_dir("examples/hello", "crashy");
+    std::fs::write(
+        dir.join("Procfile"),
+        "web: python3 web.py\nworker: echo no queue configured; exit 1\n",
+    )
+    .unwrap();
+    env.ok(&["up"], Some(&dir));
+    env.ok(&["ps:scale", "worker=1", "-a", "crashy"], None);
+    // A new deploy with the worker crashing at boot: the release is live and web is up.
+    std::fs::write(dir.join("changed.txt"), "x").unwrap();
+    let o = env.run(&["up"], Some(&dir));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("worker.1 crashed at boot") && out.contains("dyno logs -a crashy"),
+        "{out}"
+    );
+    // A web dyno that crashes at boot still fails the deploy.
+    std::fs::write(dir.join("Procfile"), "web: exit 3\n").unwrap();
+    let o = env.run(&["up"], Some(&dir));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("web.1 crashed"));
+}

@@ -146,8 +146,17 @@ pub async fn release(
     if !scaled.is_empty() {
         write!(out, "-----> Scaling {}... ", scaled.join(" "))?;
         out.flush()?;
-        wait_up(c, &app.name, build, &formation).await?;
+        let crashed = wait_up(c, &app.name, build, &formation).await?;
         writeln!(out, "done")?;
+        // The release is live and web is up: other types that crashed are a warning, not a
+        // failed deploy (scripts read the exit code).
+        for name in crashed {
+            writeln!(
+                out,
+                " !     {name} crashed at boot: see `dyno logs -a {} --dyno {name}`",
+                app.name
+            )?;
+        }
     }
     let others: Vec<&str> = formation
         .iter()
@@ -173,16 +182,23 @@ pub async fn release(
     Ok(())
 }
 
-/// Waits until the release's dynos are up (web dynos answer on their port), with a spinner on a
-/// terminal; tells the user to look at the logs when they crash instead.
+/// Waits until the release's web dynos are up (they answer on their port), with a spinner on a
+/// terminal, and the other types up or crashed (a second at most after web); returns the names
+/// of those that crashed. A crashed web dyno, or web not up in time, is an error that points to
+/// the logs.
 async fn wait_up(
     c: &Client,
     app: &str,
     build: &api::Build,
     formation: &[api::Formation],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let version = build.release.as_ref().map_or(0, |r| r.version);
     let want: u32 = formation.iter().map(|f| f.quantity).sum();
+    let want_web: u32 = formation
+        .iter()
+        .filter(|f| f.process_type == "web")
+        .map(|f| f.quantity)
+        .sum();
     let spinner = std::io::stderr().is_terminal().then(|| {
         let s = indicatif::ProgressBar::new_spinner();
         s.enable_steady_tick(Duration::from_millis(100));
@@ -190,21 +206,41 @@ async fn wait_up(
         s
     });
     let deadline = Instant::now() + Duration::from_secs(90);
+    let mut web_ready_at: Option<Instant> = None;
     let result = loop {
         let dynos = c.call(api::dynos::List { app: app.into() }).await?;
         let current: Vec<&api::Dyno> = dynos
             .iter()
-            .filter(|d| d.release.version == version)
+            .filter(|d| d.release.version == version && d.process_type != "run")
             .collect();
-        let up = current.iter().filter(|d| d.state == "up").count() as u32;
-        if up >= want {
-            break Ok(());
-        }
-        if let Some(d) = current.iter().find(|d| d.state == "crashed") {
+        let is_web = |d: &&&api::Dyno| d.process_type == "web";
+        if let Some(d) = current.iter().filter(is_web).find(|d| d.state == "crashed") {
             break Err(anyhow::anyhow!(
                 "{} crashed: see `dyno logs -a {app}`",
                 d.name
             ));
+        }
+        let web_up = current
+            .iter()
+            .filter(is_web)
+            .filter(|d| d.state == "up")
+            .count() as u32;
+        // Other types count once crashed, or once they have stayed up past a second after web
+        // (a worker that fails at boot exits within it).
+        let settled = current
+            .iter()
+            .filter(|d| d.state == "crashed" || (d.state == "up" && is_web(d)))
+            .count() as u32;
+        let crashed: Vec<String> = current
+            .iter()
+            .filter(|d| d.state == "crashed")
+            .map(|d| d.name.clone())
+            .collect();
+        if web_up >= want_web {
+            let at = *web_ready_at.get_or_insert_with(Instant::now);
+            if settled >= want || at.elapsed() > Duration::from_secs(1) {
+                break Ok(crashed);
+            }
         }
         if Instant::now() > deadline {
             break Err(anyhow::anyhow!(
