@@ -105,8 +105,38 @@ pub fn copy_source(src: &Path, dst: &Path) -> Result<SourceVersion> {
             });
         }
     }
-    copy_dir(&src, dst)?;
+    copy_ignoring(&src, dst)?;
     Ok(SourceVersion::default())
+}
+
+/// Copies a directory outside git as `git add -A` would take it: `.gitignore` files in the tree
+/// are honoured (the user's global excludes are not: the build must not depend on who runs it),
+/// `.git` is skipped, links stay links.
+fn copy_ignoring(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst)?;
+    let walk = ignore::WalkBuilder::new(src)
+        .standard_filters(false)
+        .git_ignore(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    for entry in walk {
+        let entry = entry.with_context(|| format!("reading {}", src.display()))?;
+        let Ok(rel) = entry.path().strip_prefix(src) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let to = dst.join(rel);
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            std::fs::create_dir_all(&to)?;
+        } else {
+            copy_entry(entry.path(), &to)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the tree of `commit` into `dst`: files with their executable bit, symlinks as links;
@@ -327,6 +357,34 @@ mod tests {
             std::fs::read_link(dst.join("py")).unwrap(),
             Path::new("/usr/bin/python3")
         );
+    }
+
+    #[test]
+    fn outside_git_gitignore_is_honoured() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("big/inner")).unwrap();
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join(".gitignore"), "secret.env\nbig/\n*.log\n").unwrap();
+        std::fs::write(src.join("sub/.gitignore"), "local.txt\n").unwrap();
+        for f in [
+            "secret.env",
+            "big/inner/x",
+            "a.log",
+            "sub/local.txt",
+            "sub/kept.txt",
+            "app.py",
+        ] {
+            std::fs::write(src.join(f), "x").unwrap();
+        }
+        let dst = d.path().join("dst");
+        copy_source(&src, &dst).unwrap();
+        for gone in ["secret.env", "big", "a.log", "sub/local.txt"] {
+            assert!(!dst.join(gone).exists(), "{gone} was shipped");
+        }
+        for kept in ["app.py", "sub/kept.txt", ".gitignore"] {
+            assert!(dst.join(kept).exists(), "{kept} is missing");
+        }
     }
 
     #[test]
