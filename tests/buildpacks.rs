@@ -620,3 +620,32 @@ fn a_build_never_outlives_its_daemon() {
         .map(|d| d.count() == 0)
         .unwrap_or(true));
 }
+
+#[test]
+fn nodejs_engines_mismatch_is_a_warning_not_a_false_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let (build, cache, envd) = (d.path().join("b"), d.path().join("c"), d.path().join("e"));
+    for p in [&build, &cache, &envd] {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(
+        build.join("package.json"),
+        r#"{"name":"x","version":"1.0.0","engines":{"node":">=99"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        build.join("package-lock.json"),
+        r#"{"name":"x","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"x","version":"1.0.0"}}}"#,
+    )
+    .unwrap();
+    let compile = Path::new(env!("CARGO_MANIFEST_DIR")).join("buildpacks/nodejs/bin/compile");
+    let o = std::process::Command::new("bash")
+        .arg(compile)
+        .args([&build, &cache, &envd])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("engines.node"), "{out}");
+    assert!(!out.contains("bin/compile failed"), "{out}");
+}
