@@ -412,6 +412,28 @@ fn third_party_buildpacks_follow_the_classic_api() {
         "the app's files are in the slug"
     );
 
+    // Each buildpack of a chain detects on the tree the previous ones compiled (Heroku's
+    // order): the monorepo-style mover brings marker.txt up, then rooted accepts the app.
+    let mono = env.home.parent().unwrap().join("src/mono");
+    std::fs::create_dir_all(mono.join("app-base")).unwrap();
+    std::fs::write(mono.join("app-base/Procfile"), web).unwrap();
+    std::fs::write(mono.join("app-base/marker.txt"), "the marker").unwrap();
+    std::fs::write(
+        mono.join(".buildpacks"),
+        format!(
+            "{}\n{}\n",
+            fixture_buildpack("mover"),
+            fixture_buildpack("rooted")
+        ),
+    )
+    .unwrap();
+    let out = up(&env, &mono);
+    assert!(out.contains("-----> Rooted: found the marker"), "{out}");
+    let mover_at = out.find("Mover app detected").expect("mover detected");
+    let rooted_at = out.find("Rooted app detected").expect("rooted detected");
+    assert!(mover_at < out.find("Moving app-base/").unwrap());
+    assert!(out.find("Moving app-base/").unwrap() < rooted_at, "{out}");
+
     // BUILDPACK_URL (a config var) names the buildpack when the app has none set.
     set_config(
         &env,

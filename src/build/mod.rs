@@ -226,15 +226,36 @@ impl Builder {
 
         mark("source and buildpacks copied");
         let env = build_env(&version);
-        let detected = self
-            .detect(runtime, req, &dirs, &env, &fetched, is_explicit)
-            .await?;
+        // The shipped buildpacks: the first whose bin/detect accepts the app. An explicit list
+        // (Heroku's way): each buildpack's bin/detect runs right before its compile, on the tree
+        // the previous ones left (a monorepo buildpack moves the app up, then nodejs finds it).
+        let mut detected = if is_explicit {
+            vec![]
+        } else {
+            self.detect(runtime, req, &dirs, &env, &fetched, false)
+                .await?
+        };
+        let plan: Vec<usize> = if is_explicit {
+            (0..fetched.len()).collect()
+        } else {
+            detected.iter().map(|(i, _)| *i).collect()
+        };
 
         mark("detected");
         // Compile, each buildpack sourcing the `export` of those before it.
         let mut exports = String::new();
-        for (k, (i, name)) in detected.iter().enumerate() {
-            let f = &fetched[*i];
+        for (k, i) in plan.into_iter().enumerate() {
+            let f = &fetched[i];
+            let name = if is_explicit {
+                let one = self
+                    .detect(runtime, req, &dirs, &env, std::slice::from_ref(f), true)
+                    .await?;
+                let name = one[0].1.clone();
+                detected.push((i, name.clone()));
+                name
+            } else {
+                detected[k].1.clone()
+            };
             out.heading(&format!("{name} app detected"));
             let command = format!(
                 "{exports}exec {}/bin/compile /app {CACHE} {ENV}",
