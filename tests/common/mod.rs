@@ -353,7 +353,9 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
 /// [`http_get`] to any address.
 pub fn http_get_at(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Generous: a first request may wait for an app still importing behind a bound port (gunicorn
+    // binds before its workers load the app), which takes long on a loaded 2-core machine.
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
     let mut buf = vec![];
     s.read_to_end(&mut buf).unwrap();
