@@ -12,6 +12,7 @@
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+pub mod addons;
 pub mod apps;
 pub mod buildpacks;
 pub mod builds;
@@ -27,6 +28,7 @@ pub mod local;
 pub mod logs;
 pub mod releases;
 
+pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
 pub use apps::{App, AppCreate, AppUpdate};
 pub use buildpacks::{
     BuildpackInstallation, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate,
