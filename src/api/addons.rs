@@ -8,6 +8,7 @@
 use super::{endpoint, IdName};
 use serde::{Deserialize, Serialize};
 
+#[derive(Debug)]
 /// A service dyno provides: its name, its plans (the first is the default) and what its
 /// add-ons' names start with.
 pub struct Service {

@@ -97,6 +97,9 @@ pub async fn create(
 ) -> Result<i32> {
     // Checked here too, so a typo costs no daemon start.
     let (svc, _) = ep::parse_plan(plan).map_err(anyhow::Error::msg)?;
+    if let Some(n) = &as_name {
+        ep::validate_attachment_name(n).map_err(anyhow::Error::msg)?;
+    }
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     eprint!("Creating {plan} on {name}... ");
@@ -167,6 +170,9 @@ pub async fn attach(
     addon: &str,
     as_name: Option<String>,
 ) -> Result<i32> {
+    if let Some(n) = &as_name {
+        ep::validate_attachment_name(n).map_err(anyhow::Error::msg)?;
+    }
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     eprint!("Attaching {addon} to {name}... ");
