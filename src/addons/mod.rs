@@ -258,3 +258,30 @@ pub fn alive(pid: i32) -> bool {
         Some('Z') | Some('X') | None
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_names_its_debian_package() {
+        let e = pg_bin("no-such-program").unwrap_err().to_string();
+        assert!(e.contains("Debian package postgresql"), "{e}");
+        let e = redis_bin("redis-nothing").unwrap_err().to_string();
+        assert!(e.contains("Debian package redis-tools"), "{e}");
+    }
+
+    #[test]
+    fn servers_are_recognised_by_their_command_line() {
+        let me = std::process::id() as i32;
+        let exe = std::fs::read(format!("/proc/{me}/cmdline")).unwrap();
+        let first = String::from_utf8_lossy(exe.split(|b| *b == 0).next().unwrap()).into_owned();
+        assert!(is_server(me, Path::new(&first)));
+        assert!(!is_server(
+            me,
+            Path::new("/run/dyno-addons/none/postgres/data")
+        ));
+        assert!(alive(me));
+        assert_eq!(random_token(20).len(), 20);
+    }
+}

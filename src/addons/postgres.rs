@@ -179,10 +179,7 @@ impl<'a> Cluster<'a> {
         }
         let out = c.output().context("running psql")?;
         if !out.status.success() {
-            bail!(
-                "psql: {}",
-                String::from_utf8_lossy(&out.stderr).trim().to_string()
-            );
+            bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -297,6 +297,18 @@ mod tests {
             app: app(),
             body: [("A".to_string(), None)].into_iter().collect(),
         });
+        round_trip(addons::Destroy {
+            app: app(),
+            addon: "postgresql-round-12345".into(),
+            body: addons::AddonDelete { force: true },
+        });
+        round_trip(addons::Attach {
+            body: addons::AttachmentCreate {
+                app: app(),
+                addon: "redis-x-1".into(),
+                name: Some("ANALYTICS".into()),
+            },
+        });
         round_trip(daemon::Stop {
             body: DaemonStop { keep_dynos: true },
         });

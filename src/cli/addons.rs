@@ -374,7 +374,7 @@ pub async fn pg_info(paths: &Paths, arg: AppArg, database: Option<String>) -> Re
             ("Tables".to_string(), get(2)),
             ("Add-on".to_string(), a.name.clone()),
         ];
-        print!("{}\n", super::config::styled(&pairs));
+        println!("{}", super::config::styled(&pairs));
     }
     if !found {
         match database {
@@ -468,7 +468,7 @@ pub async fn redis_info(paths: &Paths, arg: AppArg, database: Option<String>) ->
                     .to_string()
             }),
         ];
-        print!("{}\n", super::config::styled(&pairs));
+        println!("{}", super::config::styled(&pairs));
     }
     if !found {
         match database {

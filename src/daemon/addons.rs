@@ -492,7 +492,7 @@ fn unique_name(d: &Daemon, svc: &Service) -> Result<String> {
             "{}-{}-{}",
             svc.prefix,
             parts.next().unwrap_or("quiet"),
-            parts.last().unwrap_or("00000")
+            parts.next_back().unwrap_or("00000")
         );
         if d.store.addon(&name)?.is_none() {
             return Ok(name);
