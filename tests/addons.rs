@@ -228,7 +228,17 @@ fn a_python_app_shares_its_data_through_postgres_and_redis() {
     let list = env.json(&["addons", "-a", "shop", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 
-    // daemon:stop stops the servers too.
+    // The detach release restarts the dynos; once they all run it, daemon:stop stops the
+    // servers too.
+    let version = env.json(&["releases", "-a", "shop", "--json"])[0]["version"].clone();
+    let ok = wait_until(Duration::from_secs(30), || {
+        let dynos = env.dynos("shop");
+        dynos.len() == 3
+            && dynos
+                .iter()
+                .all(|d| d["state"] == "up" && d["release"]["version"] == version)
+    });
+    assert!(ok, "{:#?}", env.dynos("shop"));
     env.ok(&["daemon:stop"], None);
     assert!(
         wait_until(Duration::from_secs(15), || server_pids(&env).is_empty()),
