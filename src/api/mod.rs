@@ -1,6 +1,6 @@
 //! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
 //!
-//! Each topic module (`apps`, `formation`, `dynos`, `releases`, `config`, `builds`,
+//! Each topic module (`apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
 //! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
 //! resources' request and response types (Heroku's Platform API v3 shapes, see
 //! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response

@@ -478,3 +478,74 @@ pub async fn redis_info(paths: &Paths, arg: AppArg, database: Option<String>) ->
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addon(name: &str, plan: &str, atts: &[(&str, &str)]) -> api::Addon {
+        let app = |n: &str| api::IdName {
+            id: n.into(),
+            name: n.into(),
+        };
+        api::Addon {
+            id: name.into(),
+            name: name.into(),
+            addon_service: app(plan.split(':').next().unwrap()),
+            plan: ep::Plan {
+                id: plan.into(),
+                name: plan.into(),
+                price: ep::Price {
+                    cents: 0,
+                    unit: "month".into(),
+                },
+            },
+            app: app("myapp"),
+            state: "provisioned".into(),
+            config_vars: vec![],
+            attachments: atts
+                .iter()
+                .map(|(a, n)| api::AddonAttachment {
+                    id: n.to_string(),
+                    name: n.to_string(),
+                    addon: ep::AttachmentAddon {
+                        id: name.into(),
+                        name: name.into(),
+                        app: app("myapp"),
+                    },
+                    app: app(a),
+                    created_at: String::new(),
+                    updated_at: String::new(),
+                })
+                .collect(),
+            web_url: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_addons_table_shows_attachments_under_each_addon() {
+        let t = table(
+            "myapp",
+            &[addon(
+                "postgresql-curved-12345",
+                "heroku-postgresql:essential-0",
+                &[("myapp", "DATABASE"), ("other", "ANALYTICS")],
+            )],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["Add-on", "Plan", "Price", "State"]
+        );
+        assert!(
+            lines[2].starts_with(
+                "heroku-postgresql (postgresql-curved-12345)  essential-0  free   created"
+            ),
+            "{t}"
+        );
+        assert_eq!(lines[3], " └─ as DATABASE");
+        assert_eq!(lines[4], " └─ as ANALYTICS on other app");
+    }
+}
