@@ -56,7 +56,7 @@ if [ ${#addon_missing[@]} -gt 0 ]; then
     [ -d "$c" ] || continue
     case "$had_clusters" in *"$c"*) continue ;; esac
     v=${c#/etc/postgresql/}; v=${v%/main}
-    as_root pg_dropcluster --stop "$v" main
+    as_root pg_dropcluster --stop "$v" main || echo "warning: could not drop the cluster $v/main" >&2
   done
   # The unit files may still be enabled for the next boot: dyno runs its own servers.
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
