@@ -30,6 +30,40 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The add-on servers (heroku-postgresql, heroku-redis): Debian's PostgreSQL and Redis, which dyno
+# runs itself, one cluster per DYNO_HOME and one redis-server per add-on. Debian's own services are
+# not started (a policy-rc.d that refuses, unless the machine has one) and the `main` cluster the
+# postgresql package creates is dropped again (one that was there before is left alone).
+addon_missing=()
+for p in postgresql redis-server; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || addon_missing+=("$p")
+done
+if [ ${#addon_missing[@]} -gt 0 ]; then
+  echo "-----> Installing add-on servers: ${addon_missing[*]} (Debian's services not started)"
+  had_clusters=$(ls -d /etc/postgresql/*/main 2>/dev/null || true)
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# dyno: installing add-on servers, no service started\nexit 101\n' |
+      as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 0755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${addon_missing[@]}" || { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+  for c in /etc/postgresql/*/main; do
+    [ -d "$c" ] || continue
+    case "$had_clusters" in *"$c"*) continue ;; esac
+    v=${c#/etc/postgresql/}; v=${v%/main}
+    as_root pg_dropcluster --stop "$v" main || echo "warning: could not drop the cluster $v/main" >&2
+  done
+  # The unit files may still be enabled for the next boot: dyno runs its own servers.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    as_root systemctl disable redis-server postgresql >/dev/null 2>&1 || true
+  fi
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] || {
     echo "-----> Installing Rust (rustup)"

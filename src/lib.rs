@@ -2,6 +2,7 @@
 //! per-dyno shim and the init that runs as PID 1 inside every dyno; this library is all of it,
 //! so benches and tests reach the same code. See ARCHITECTURE.md for the map.
 
+pub mod addons;
 pub mod api;
 pub mod attach;
 pub mod build;

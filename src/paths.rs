@@ -77,6 +77,15 @@ impl Paths {
     pub fn repos(&self) -> PathBuf {
         self.home.join("repos")
     }
+    /// The add-on servers' data, sockets and logs (`crate::addons`).
+    pub fn addons(&self) -> PathBuf {
+        self.home.join("addons")
+    }
+    /// Where the add-on servers see [`Paths::addons`]: a bind mount in their own mount
+    /// namespace, so the unprivileged server user needs no way through `DYNO_HOME`'s parents.
+    pub fn addons_mount(&self) -> PathBuf {
+        PathBuf::from("/run/dyno-addons").join(&self.instance)
+    }
     /// libcontainer's state root (`with_root_path`).
     pub fn containers(&self) -> PathBuf {
         self.home.join("run").join("containers")

@@ -9,7 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod addons;
 mod routing;
+pub use addons::{AddonOp, AddonRow, AttachmentRow};
 pub use routing::{DomainRow, DrainRow};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records where a db is.
@@ -133,6 +135,40 @@ ALTER TABLE builds ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
     r#"
 ALTER TABLE app_idling ADD COLUMN idled INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 6: add-ons (heroku-postgresql, heroku-redis), their attachments to apps, and the add-on
+    // plans each release had attached (part of the append-only ledger).
+    r#"
+CREATE TABLE addons (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('provisioning', 'provisioned')),
+    port INTEGER NOT NULL,
+    password TEXT NOT NULL,
+    database TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE addon_attachments (
+    id TEXT PRIMARY KEY,
+    addon_id TEXT NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (app_id, name)
+);
+ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]';
+DROP TRIGGER releases_append_only;
+CREATE TRIGGER releases_append_only BEFORE UPDATE ON releases
+WHEN OLD.status != 'pending' OR NEW.status = 'pending'
+  OR NEW.id IS NOT OLD.id OR NEW.app_id IS NOT OLD.app_id OR NEW.version IS NOT OLD.version
+  OR NEW.slug_id IS NOT OLD.slug_id OR NEW.config IS NOT OLD.config
+  OR NEW.description IS NOT OLD.description OR NEW.created_at IS NOT OLD.created_at
+  OR NEW.addons IS NOT OLD.addons
+BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;
+"#,
 ];
 
 pub fn now() -> String {
@@ -183,6 +219,8 @@ pub struct ReleaseRow {
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The add-on plans attached to the app when the release was made.
+    pub addons: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -372,9 +410,13 @@ impl Store {
         config: &[(String, String)],
         description: &str,
         status: &str,
+        addon_op: Option<&AddonOp>,
     ) -> Result<ReleaseRow> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(op) = addon_op {
+            addons::apply(&tx, op)?;
+        }
         tx.execute("DELETE FROM config_vars WHERE app_id = ?1", [app_id])?;
         for (k, v) in config {
             tx.execute(
@@ -516,7 +558,7 @@ impl Store {
     pub fn releases(&self, app_id: &str) -> Result<Vec<ReleaseRow>> {
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT id, app_id, version, slug_id, config, description, status, created_at, updated_at
+            "SELECT id, app_id, version, slug_id, config, description, status, created_at, updated_at, addons
              FROM releases WHERE app_id = ?1 ORDER BY version",
         )?;
         let rows = st.query_map([app_id], |r| {
@@ -531,14 +573,17 @@ impl Store {
                     status: r.get(6)?,
                     created_at: r.get(7)?,
                     updated_at: r.get(8)?,
+                    addons: vec![],
                 },
                 r.get::<_, String>(4)?,
+                r.get::<_, String>(9)?,
             ))
         })?;
         let mut out = vec![];
         for row in rows {
-            let (mut rel, config) = row?;
+            let (mut rel, config, addons) = row?;
             rel.config = serde_json::from_str(&config)?;
+            rel.addons = serde_json::from_str(&addons)?;
             out.push(rel);
         }
         Ok(out)
@@ -801,10 +846,11 @@ fn insert_release(
         status: status.to_string(),
         created_at: t.clone(),
         updated_at: t,
+        addons: addons::plans_attached(tx, app_id)?,
     };
     tx.execute(
-        "INSERT INTO releases (id, app_id, version, slug_id, config, description, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO releases (id, app_id, version, slug_id, config, description, status, created_at, updated_at, addons)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             row.id,
             row.app_id,
@@ -814,7 +860,8 @@ fn insert_release(
             row.description,
             row.status,
             row.created_at,
-            row.updated_at
+            row.updated_at,
+            serde_json::to_string(&row.addons)?
         ],
     )?;
     Ok(row)
@@ -969,7 +1016,7 @@ mod tests {
         let (s, a) = store_with_app();
         let cfg = vec![("A".to_string(), "x\ny".to_string())];
         let r = s
-            .create_release_with_config(&a.id, None, &cfg, "Set A config vars", "pending")
+            .create_release_with_config(&a.id, None, &cfg, "Set A config vars", "pending", None)
             .unwrap();
         assert_eq!(s.config_vars(&a.id).unwrap(), cfg);
         assert_eq!(s.release(&a.id, "v1").unwrap().unwrap().id, r.id);

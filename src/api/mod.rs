@@ -1,6 +1,6 @@
 //! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
 //!
-//! Each topic module (`apps`, `formation`, `dynos`, `releases`, `config`, `builds`,
+//! Each topic module (`apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
 //! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
 //! resources' request and response types (Heroku's Platform API v3 shapes, see
 //! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response
@@ -12,6 +12,7 @@
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+pub mod addons;
 pub mod apps;
 pub mod buildpacks;
 pub mod builds;
@@ -27,6 +28,7 @@ pub mod local;
 pub mod logs;
 pub mod releases;
 
+pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
 pub use apps::{App, AppCreate, AppUpdate};
 pub use buildpacks::{
     BuildpackInstallation, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate,
@@ -294,6 +296,18 @@ mod tests {
         round_trip(config::Update {
             app: app(),
             body: [("A".to_string(), None)].into_iter().collect(),
+        });
+        round_trip(addons::Destroy {
+            app: app(),
+            addon: "postgresql-round-12345".into(),
+            body: addons::AddonDelete { force: true },
+        });
+        round_trip(addons::Attach {
+            body: addons::AttachmentCreate {
+                app: app(),
+                addon: "redis-x-1".into(),
+                name: Some("ANALYTICS".into()),
+            },
         });
         round_trip(daemon::Stop {
             body: DaemonStop { keep_dynos: true },

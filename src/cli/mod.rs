@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch. Each verb group has its own module, named
 //! as Heroku's CLI names its topics (`apps`, `ps`, `logs`, `releases`).
 
+mod addons;
 mod apps;
 mod buildpacks;
 mod builds;
@@ -312,6 +313,101 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the app's add-ons and their attachments
+    Addons {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an add-on: heroku-postgresql[:plan] (DATABASE_URL) or heroku-redis[:plan] (REDIS_URL)
+    #[command(name = "addons:create")]
+    AddonsCreate {
+        /// The service and plan, `heroku-postgresql` or `heroku-redis:mini`
+        plan: String,
+        /// The attachment's name: its config var is NAME_URL
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an add-on (by name, or its attachment name in the app: DATABASE)
+    #[command(name = "addons:info")]
+    AddonsInfo {
+        addon: String,
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach an existing add-on to another app (a release of that app)
+    #[command(name = "addons:attach")]
+    AddonsAttach {
+        addon: String,
+        /// The attachment's name: its config var is NAME_URL
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Detach an add-on from an app (a release unsetting its config var)
+    #[command(name = "addons:detach")]
+    AddonsDetach {
+        /// The attachment's name (ANALYTICS) or id
+        attachment: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Destroy an add-on and its data (detached from every app, in a release each)
+    #[command(name = "addons:destroy")]
+    AddonsDestroy {
+        addon: String,
+        #[arg(short = 'c', long)]
+        confirm: Option<String>,
+        /// Also when other apps have it attached
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Open psql on a Postgres add-on (default: DATABASE), or run one command with -c
+    #[command(name = "pg:psql")]
+    PgPsql {
+        /// The add-on or attachment (DATABASE, HEROKU_POSTGRESQL_RED, postgresql-…)
+        database: Option<String>,
+        /// SQL to run instead of an interactive session
+        #[arg(short = 'c', long)]
+        command: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the app's Postgres databases: plan, version, size, tables, connections
+    #[command(name = "pg:info")]
+    PgInfo {
+        database: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Open redis-cli on a Redis add-on (default: REDIS), or run one command
+    #[command(name = "redis:cli")]
+    RedisCli {
+        /// The add-on or attachment (default: REDIS)
+        database: Option<String>,
+        /// A command to run instead of an interactive session
+        #[arg(short = 'c', long)]
+        command: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Show the app's Redis add-ons: plan, version, memory, clients
+    #[command(name = "redis:info")]
+    RedisInfo {
+        database: Option<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
     /// Show the HTTPS listener and how to trust its local certificate authority
     Certs {
         #[arg(long)]
@@ -567,6 +663,38 @@ async fn run(cmd: Command) -> Result<i32> {
         Command::PsIdle { state, app, json } => {
             idling::idle(&paths, app, state.as_deref(), json).await
         }
+        Command::Addons { app, json } => addons::list(&paths, app, json).await,
+        Command::AddonsCreate {
+            plan,
+            as_name,
+            app,
+            json,
+        } => addons::create(&paths, app, &plan, as_name, json).await,
+        Command::AddonsInfo { addon, app, json } => addons::info(&paths, app, &addon, json).await,
+        Command::AddonsAttach {
+            addon,
+            as_name,
+            app,
+        } => addons::attach(&paths, app, &addon, as_name).await,
+        Command::AddonsDetach { attachment, app } => addons::detach(&paths, app, &attachment).await,
+        Command::AddonsDestroy {
+            addon,
+            confirm,
+            force,
+            app,
+        } => addons::destroy(&paths, app, &addon, confirm, force).await,
+        Command::PgPsql {
+            database,
+            command,
+            app,
+        } => addons::psql(&paths, app, database, command).await,
+        Command::PgInfo { database, app } => addons::pg_info(&paths, app, database).await,
+        Command::RedisCli {
+            database,
+            command,
+            app,
+        } => addons::redis_cli(&paths, app, database, command).await,
+        Command::RedisInfo { database, app } => addons::redis_info(&paths, app, database).await,
         Command::Certs { json } => certs::show(&paths, json).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,

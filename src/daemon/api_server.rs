@@ -403,6 +403,15 @@ mod tests {
             api::daemon::Stop,
             api::local::GetDir,
             api::local::SetDir,
+            api::addons::List,
+            api::addons::Create,
+            api::addons::Info,
+            api::addons::InfoOf,
+            api::addons::Destroy,
+            api::addons::Attachments,
+            api::addons::Attach,
+            api::addons::Detach,
+            api::addons::Connection,
         ];
         assert_eq!(routes.len(), n, "a route whose endpoint is not listed here");
     }

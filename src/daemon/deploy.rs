@@ -66,6 +66,7 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
                     config: d.store.config_vars(&app.id).unwrap_or(config),
                     description,
                     set_config: false,
+                    addon_op: None,
                 };
                 release::create(&d, &app, new, Some(&out)).await
             }

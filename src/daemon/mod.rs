@@ -4,6 +4,7 @@
 //! builds. At start it re-adopts dynos whose shim survived the previous daemon and cleans up what
 //! dead ones left; then it brings every app's formation back (after a reboot too).
 
+pub mod addons;
 pub mod api;
 pub mod api_server;
 pub mod deploy;
@@ -169,6 +170,8 @@ pub struct Daemon {
     pub dyno_gone: Notify,
     /// Hands the router's port inside each dyno to the router.
     pub inbound: crate::router::Inbound,
+    /// The add-on servers (PostgreSQL, Redis) this daemon supervises.
+    pub addons: addons::Addons,
 }
 
 impl Daemon {
@@ -341,6 +344,7 @@ async fn run() -> Result<()> {
         shutdown: Notify::new(),
         dyno_gone: Notify::new(),
         inbound,
+        addons: addons::Addons::default(),
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
@@ -405,6 +409,9 @@ async fn run() -> Result<()> {
     }
     routing::start(&d);
 
+    // The add-on servers: adopted when they survived, else started, before any dyno needs them.
+    addons::start_all(&d).await;
+
     // Bring every app's formation back (after a daemon restart or a reboot).
     for app in d.store.apps()? {
         manager::kick(&d, &app.id);
@@ -425,6 +432,7 @@ async fn run() -> Result<()> {
     d.runtime.clean_builds();
     if !keep {
         stop_all(&d).await;
+        addons::stop_all(&d).await;
         remove_instance_cgroups(&paths);
         if let Some(net) = &d.runtime.net {
             if let Err(e) = net.teardown() {

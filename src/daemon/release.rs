@@ -23,6 +23,8 @@ pub struct NewRelease {
     /// Whether `config` also becomes the app's config vars (config changes, rollbacks), in the
     /// same transaction as the release.
     pub set_config: bool,
+    /// An add-on attached or detached in the same transaction (needs `set_config`).
+    pub addon_op: Option<crate::store::AddonOp>,
 }
 
 /// The release phase's command of a slug, if its Procfile has one.
@@ -69,6 +71,7 @@ fn record_locked(d: &Daemon, app: &AppRow, new: &NewRelease) -> Result<ReleaseRo
             &new.config,
             &new.description,
             status,
+            new.addon_op.as_ref(),
         )?
     } else {
         d.store.create_release(

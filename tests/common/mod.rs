@@ -271,6 +271,9 @@ impl Drop for Env {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         kill_matching(&self.home.to_string_lossy());
+        // Add-on servers name their data or configuration under this home's mount point.
+        let addons = format!("/run/dyno-addons/{}/", self.instance);
+        kill_matching(&addons);
         std::thread::sleep(Duration::from_millis(200));
         let mut mounts = self.mounts();
         mounts.reverse();
@@ -306,6 +309,7 @@ impl Drop for Env {
             ])
             .stderr(Stdio::null())
             .status();
+        let _ = std::fs::remove_dir(&addons);
         let _ = std::fs::remove_dir_all(&self.tmp);
         let _ =
             std::fs::remove_dir_all(std::env::temp_dir().join(format!("dyno-{}", self.instance)));

@@ -121,6 +121,7 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
         )
         .await;
     }
+    crate::daemon::addons::destroy_app_addons(d, a).await?;
     d.store.delete_app(&a.id)?;
     d.apps_changed();
     d.routes.remove(&a.name);

@@ -63,6 +63,7 @@ fn update_config(
             config: config.clone().into_iter().collect(),
             description: parts.join("; "),
             set_config: true,
+            addon_op: None,
         })
     })?;
     super::releases::spawn_activate(d, a, r);

@@ -8,6 +8,7 @@ use super::Daemon;
 use crate::api;
 use crate::store::AppRow;
 
+pub mod addons;
 pub mod apps;
 pub mod buildpacks;
 pub mod builds;
@@ -28,6 +29,7 @@ pub fn routes() -> Vec<Route> {
     [
         daemon::routes(),
         apps::routes(),
+        addons::routes(),
         formation::routes(),
         dynos::routes(),
         releases::routes(),

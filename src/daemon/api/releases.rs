@@ -71,6 +71,7 @@ async fn rollback(d: Arc<Daemon>, e: releases::Rollback) -> Result<api::Release,
         config: target.config.clone(),
         description: format!("Rollback to v{}", target.version),
         set_config: true,
+        addon_op: None,
     };
     let r = release::record(&d, &a, &new)?;
     spawn_activate(&d, &a, r.clone());
@@ -125,7 +126,7 @@ fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
             status: r.status,
             slug: r.slug_id.map(|id| api::SlugRef { id }),
             user: owner(),
-            addon_plan_names: vec![],
+            addon_plan_names: r.addons,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
