@@ -450,13 +450,15 @@ async fn run() -> Result<()> {
 /// Stops every dyno and waits for them to be gone (bounded by the stop timeout).
 async fn stop_all(d: &Arc<Daemon>) {
     run::stop_all(d);
-    for e in d.manager.all() {
-        if e.handle.is_some() && !e.stopping {
-            manager::stop_dyno(d, &e);
-        }
-    }
     let deadline = tokio::time::Instant::now() + d.settings.stop_timeout + Duration::from_secs(10);
     loop {
+        // Every round: a reconcile that was already past its shutdown check (a release being
+        // activated) may still start a dyno after the first round.
+        for e in d.manager.all() {
+            if e.handle.is_some() && !e.stopping {
+                manager::stop_dyno(d, &e);
+            }
+        }
         let left = d
             .manager
             .all()
