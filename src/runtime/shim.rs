@@ -492,6 +492,12 @@ impl Shim {
                         libc::SIGCHLD => {
                             if let Some(st) = reap(pid) {
                                 status = Some(st);
+                                // Its network goes now, not at teardown: the router's connects
+                                // to the dead address fail at once (unreachable) instead of
+                                // waiting on ARP for a veth that vanished with the namespace.
+                                if let Some(dn) = &self.spec.network {
+                                    super::net::unwire(dn);
+                                }
                                 // Every process of the pid namespace is gone with its init;
                                 // give the pipes a moment to deliver their last bytes.
                                 drain_until = Some(Instant::now() + Duration::from_secs(2));
