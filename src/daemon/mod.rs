@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_server;
 pub mod deploy;
+pub mod home;
 pub mod idle;
 pub mod manager;
 pub mod oneoff;
@@ -275,9 +276,11 @@ async fn run() -> Result<()> {
     }
     let paths = Paths::from_env()?;
     let _lock = lock(&paths)?;
+    // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
+    home::check_db(&paths)?;
     let settings = Settings::from_env();
     let network = crate::runtime::net::base_from_env()?;
-    let store = Store::open(&paths.db())?;
+    let store = home::open_store(&paths)?;
     let listener = tokio::net::TcpListener::bind(&settings.router_addr)
         .await
         .with_context(|| {

@@ -580,6 +580,22 @@ impl Runtime {
     }
 }
 
+/// Ids of this home's dynos whose shim is alive (as `adopt_or_clean` would adopt them), without
+/// touching anything: what a daemon checks before it trusts an empty database.
+pub fn live_dynos(paths: &Paths) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(paths.dynos()) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let h: DynoHandle =
+                serde_json::from_slice(&std::fs::read(dir.join("handle.json")).ok()?).ok()?;
+            (h.state_dir == dir && host::is_shim_of(h.shim_pid, &dir)).then_some(h.id)
+        })
+        .collect()
+}
+
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id.starts_with('.')
