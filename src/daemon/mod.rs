@@ -245,6 +245,10 @@ fn lock(paths: &Paths) -> Result<std::fs::File> {
 }
 
 pub fn main() -> i32 {
+    // Everything the daemon (and the shims it spawns) creates is private to root, before any
+    // thread exists: the process-wide umask is never flipped later (see home.rs for the few
+    // paths the dyno user reads).
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DYNO_LOG")
@@ -278,6 +282,7 @@ async fn run() -> Result<()> {
     let _lock = lock(&paths)?;
     // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
     home::check_db(&paths)?;
+    home::tighten(&paths);
     let settings = Settings::from_env();
     let network = crate::runtime::net::base_from_env()?;
     let store = home::open_store(&paths)?;
