@@ -711,8 +711,17 @@ fn no_file_under_dyno_home_is_readable_by_others() {
     assert!(build_env.iter().any(|p| p.exists()), "{build_env:?}");
     let bad = readable_by_others(&env.home);
     assert!(bad.is_empty(), "readable by others:\n{}", bad.join("\n"));
-    // The dynos still read their slugs: the web dyno answers.
+    // The dynos still read their slugs and the system files bound in from DYNO_HOME.
     assert_eq!(env.get("private", "/").0, 200);
+    let files = [
+        "/app/version.txt",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/passwd",
+    ];
+    let mut args = vec!["run", "--no-tty", "-a", "private", "--", "cat"];
+    args.extend(files);
+    assert!(env.ok(&args, None).contains("nameserver"));
     let _ = child.kill();
     let _ = child.wait();
 

@@ -514,7 +514,10 @@ mod tests {
         assert_eq!(super::count("DYNO_TEST_CAP_GOOD", 128).unwrap(), 64);
         for key in ["DYNO_TEST_CAP_ZERO", "DYNO_TEST_CAP_WORD"] {
             let err = super::count(key, 128).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains("whole number above 0"), "{err}");
+            assert!(
+                err.contains(key) && err.contains("whole number above 0"),
+                "{err}"
+            );
         }
     }
 }
