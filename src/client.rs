@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 
@@ -78,6 +79,7 @@ impl Client {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(self.paths.daemon_log())?;
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.arg("daemon")

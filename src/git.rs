@@ -50,6 +50,12 @@ pub fn ensure_repo(paths: &Paths, app: &str, exe: &Path) -> Result<PathBuf> {
         git2::Repository::init_opts(&path, &opts)
             .with_context(|| format!("creating the repository {}", path.display()))?;
     }
+    // What `git push` writes stays private whatever the pusher's umask (0600 files, 0700 dirs).
+    let repo = git2::Repository::open_bare(&path)?;
+    let mut config = repo.config()?;
+    if config.get_string("core.sharedRepository").ok().as_deref() != Some("0600") {
+        config.set_str("core.sharedRepository", "0600")?;
+    }
     let hooks = path.join("hooks");
     std::fs::create_dir_all(&hooks)?;
     let hook = hooks.join("pre-receive");
@@ -57,7 +63,7 @@ pub fn ensure_repo(paths: &Paths, app: &str, exe: &Path) -> Result<PathBuf> {
     if std::fs::read_to_string(&hook).ok().as_deref() != Some(text.as_str()) {
         let tmp = hooks.join(".pre-receive.tmp");
         std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
         std::fs::rename(&tmp, &hook)?;
     }
     Ok(path)
@@ -151,7 +157,9 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o111, 0o111);
+        assert_eq!(mode & 0o777, 0o700, "executable, by root alone");
+        let config = git2::Repository::open_bare(&p).unwrap().config().unwrap();
+        assert_eq!(config.get_string("core.sharedRepository").unwrap(), "0600");
         // Idempotent; rename and remove follow the app.
         ensure_repo(&paths, "my-app", exe).unwrap();
         rename_repo(&paths, "my-app", "other").unwrap();

@@ -28,9 +28,20 @@ impl Paths {
         Self::new(&home)
     }
 
+    /// Creates `home` (0700: private to its owner; the daemon tightens an existing one) if needed.
     pub fn new(home: &Path) -> Result<Self> {
-        std::fs::create_dir_all(home)
-            .with_context(|| format!("cannot create DYNO_HOME {}", home.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(parent) = home.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create DYNO_HOME {}", home.display()))?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(home) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(e)
+                    .with_context(|| format!("cannot create DYNO_HOME {}", home.display()))
+            }
+            _ => {}
+        }
         let home = home.canonicalize()?;
         let digest = Sha256::digest(home.as_os_str().as_encoded_bytes());
         let instance = digest[..4].iter().map(|b| format!("{b:02x}")).collect();

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// A port nothing listens on: a package registry that is not there.
 const CLOSED: &str = "http://127.0.0.1:9/";
@@ -670,4 +671,151 @@ fn nodejs_engines_mismatch_is_a_warning_not_a_false_failure() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("engines.node"), "{out}");
     assert!(!out.contains("bin/compile failed"), "{out}");
+}
+
+/// Everything under `home` that another local user could read, as `path mode owner` lines,
+/// by ARCHITECTURE.md's "Private state" rules: `home` 0700; nothing directly in it grants group
+/// or others anything; below, nothing grants others anything, except the system files dynos
+/// read (`stack/`, `net/`) and what code in dynos and build containers writes into its own
+/// trees (a dyno's layer, whose root is the dyno's `/` and 0755; the build's `/app` and the
+/// caches, whose roots must deny others). Never crosses a mount or follows a link.
+fn readable_by_others(home: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(home: &Path, p: &Path, dev: u64, out: &mut Vec<String>) {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return; // gone meanwhile
+        };
+        if m.file_type().is_symlink() || m.dev() != dev {
+            return;
+        }
+        let rel = p.strip_prefix(home).unwrap().to_string_lossy().into_owned();
+        let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+        let mode = m.mode() & 0o7777;
+        let (mine, bad) = match parts.as_slice() {
+            [] => (false, mode != 0o700),
+            [_] => (false, mode & 0o077 != 0),
+            ["stack" | "net", ..] => (true, false),
+            ["run", "dynos" | "builds", _, "upper"] => (false, mode != 0o755),
+            ["run", "dynos" | "builds", _, "upper" | "work", ..] => (true, false),
+            ["builds", _, "app" | "env" | "buildpacks"] | ["cache", _] => {
+                (false, mode & 0o077 != 0 || m.uid() != 47000)
+            }
+            ["builds", _, "app", ..] | ["cache", ..] => (true, false),
+            _ => (false, mode & 0o007 != 0),
+        };
+        if bad {
+            out.push(format!("{rel} {mode:o} uid {}", m.uid()));
+        }
+        if m.is_dir() && !mine {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                walk(home, &e.path(), dev, out);
+            }
+        }
+    }
+    let mut out = vec![];
+    let dev = std::fs::metadata(home).unwrap().dev();
+    walk(home, home, dev, &mut out);
+    out
+}
+
+#[test]
+fn no_file_under_dyno_home_is_readable_by_others() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new("bp-private");
+    // A running app with config vars, a one-off beside it, and its logs.
+    let app = env.app_dir("tests/fixtures/manager", "private");
+    up(&env, &app);
+    set_config(&env, "private", "SECRET", "s3cr3t");
+    env.wait_dynos_up("private", &["web.1"]);
+    env.ok(&["run:detached", "-a", "private", "sleep 600"], None);
+    // A build in progress, with config vars in its ENV_DIR.
+    let dir = env.home.parent().unwrap().join("src/slow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Procfile"), "web: true\n").unwrap();
+    let bp = format!("{}\n", fixture_buildpack("sleepy"));
+    std::fs::write(dir.join(".buildpacks"), bp).unwrap();
+    env.ok(&["apps:create", "slow"], None);
+    set_config(&env, "slow", "BUILD_SECRET", "s3cr3t");
+    let mut child = env
+        .cmd(&["up", "-a", "slow"], Some(&dir))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("Compiling forever")));
+    // What this test looks at exists.
+    for p in [
+        "dyno.db",
+        "dyno.db-wal",
+        "daemon.sock",
+        "daemon.log",
+        "slugs",
+        "logs",
+    ] {
+        assert!(env.home.join(p).exists(), "{p}");
+    }
+    let build_env: Vec<_> = std::fs::read_dir(env.home.join("builds"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("env/BUILD_SECRET"))
+        .collect();
+    assert!(build_env.iter().any(|p| p.exists()), "{build_env:?}");
+    let bad = readable_by_others(&env.home);
+    assert!(bad.is_empty(), "readable by others:\n{}", bad.join("\n"));
+    // The dynos still read their slugs and the system files bound in from DYNO_HOME.
+    assert_eq!(env.get("private", "/").0, 200);
+    let files = [
+        "/app/version.txt",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/passwd",
+    ];
+    let mut args = vec!["run", "--no-tty", "-a", "private", "--", "cat"];
+    args.extend(files);
+    assert!(env.ok(&args, None).contains("nameserver"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A home an older daemon left readable is tightened by the next one (dynos kept running).
+    env.ok(&["daemon:stop", "--keep-dynos"], None);
+    loosen(&env.home);
+    let _ = std::fs::remove_file(env.home.join(".private"));
+    assert!(!readable_by_others(&env.home).is_empty());
+    let up = |name: &str| {
+        env.dynos("private")
+            .iter()
+            .any(|d| d["name"] == name && d["state"] == "up")
+    };
+    assert!(wait_until(Duration::from_secs(30), || up("web.1")));
+    let bad = readable_by_others(&env.home);
+    assert!(
+        bad.is_empty(),
+        "readable by others after a restart:\n{}",
+        bad.join("\n")
+    );
+    assert_eq!(env.get("private", "/").0, 200);
+}
+
+/// What an older daemon left: everything readable (directories 0755, files 0644 or 0755).
+fn loosen(home: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    fn walk(p: &Path, dev: u64) {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        if m.file_type().is_symlink() || m.dev() != dev {
+            return;
+        }
+        let add = if m.is_dir() || m.mode() & 0o100 != 0 {
+            0o055
+        } else {
+            0o044
+        };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m.mode() & 0o7777 | add))
+            .unwrap();
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&e.path(), dev);
+            }
+        }
+    }
+    walk(home, std::fs::metadata(home).unwrap().dev());
 }

@@ -781,3 +781,112 @@ fn up_succeeds_when_web_is_up_and_warns_about_a_crashed_worker() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("web.1 crashed"));
 }
+
+/// A `PATCH /apps/{app}/config-vars` sent straight to the daemon's socket (a 1 MB value is
+/// longer than a command-line argument may be): the status and the body.
+fn patch_config(env: &Env, app: &str, body: &Value) -> (u16, String) {
+    use std::io::{Read, Write};
+    let body = serde_json::to_vec(body).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(env.home.join("daemon.sock")).unwrap();
+    write!(
+        s,
+        "PATCH /apps/{app}/config-vars HTTP/1.1\r\nHost: dyno\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    (status, out)
+}
+
+#[test]
+fn config_vars_over_32_kb_are_refused_and_change_nothing() {
+    let m = M::new("cfgsize", &[]);
+    m.ok(&["up"]);
+    let twenty_kb = "x".repeat(20 * 1024);
+    m.ok(&["config:set", &format!("HALF={twenty_kb}")]); // v2: 20 kB is fine
+    m.web_on(2);
+    let before = (m.releases(), m.json(&["config", "--json"]));
+
+    // A 40 kB change: refused by the CLI before it asks.
+    let err = m.fails(&[
+        "config:set",
+        &format!("A={twenty_kb}"),
+        &format!("B={twenty_kb}"),
+    ]);
+    assert!(
+        err.contains("32 kB") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // 20 kB more: the daemon refuses the 40 kB config it would make.
+    let err = m.fails(&["config:set", &format!("MORE={twenty_kb}")]);
+    assert!(
+        err.contains("32 kB") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // A 1 MB single value, and a 40 kB change, straight at the API.
+    for body in [
+        serde_json::json!({ "BIG": "y".repeat(1 << 20) }),
+        serde_json::json!({ "A": twenty_kb, "B": twenty_kb, "HALF": null }),
+    ] {
+        let (status, answer) = patch_config(&m.env, "mapp", &body);
+        assert_eq!(status, 422, "{answer}");
+        assert!(answer.contains("32 kB"), "{answer}");
+    }
+
+    // Nothing changed: the same ledger and config, and web.1 still runs v2.
+    assert_eq!((m.releases(), m.json(&["config", "--json"])), before);
+    assert_eq!(m.web_on(2)["env"]["HALF"], twenty_kb.as_str());
+    assert!(!m.logs().contains("Release v3"));
+}
+
+#[test]
+fn a_missing_database_is_refused_while_dynos_run() {
+    let m = M::new("nodb", &[]);
+    m.ok(&["up"]);
+    m.web_on(1);
+    let before = container_pids(&m.env);
+    assert_eq!(before.len(), 1);
+    m.ok(&["daemon:stop", "--keep-dynos"]);
+    let aside = m.env.home.with_file_name("db-aside");
+    std::fs::create_dir_all(&aside).unwrap();
+    let files = ["dyno.db", "dyno.db-wal", "dyno.db-shm"];
+    for f in files {
+        let _ = std::fs::rename(m.env.home.join(f), aside.join(f));
+    }
+
+    // Missing, then empty: the daemon refuses to start and says what to do.
+    for empty in [false, true] {
+        if empty {
+            std::fs::write(m.env.home.join("dyno.db"), "").unwrap();
+        }
+        let o = m.run(&["ps"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "ps should fail: {err}");
+        let what = if empty { "is empty" } else { "is missing" };
+        for want in [
+            "refusing to start",
+            "dyno.db",
+            what,
+            "1 running dyno",
+            "Restore dyno.db",
+        ] {
+            assert!(err.contains(want), "{want:?} not in: {err}");
+        }
+        assert_eq!(m.env.daemon_pid(), None);
+        // The dyno was left alone.
+        assert_eq!(container_pids(&m.env), before);
+        assert!(Path::new(&format!("/proc/{}", before[0].1)).exists());
+    }
+
+    // Doing what the error says brings everything back: the same dyno, adopted.
+    let _ = std::fs::remove_file(m.env.home.join("dyno.db"));
+    for f in files {
+        let _ = std::fs::rename(aside.join(f), m.env.home.join(f));
+    }
+    m.web_on(1);
+    assert_eq!(container_pids(&m.env), before);
+}

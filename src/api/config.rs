@@ -28,3 +28,27 @@ pub fn validate_key(key: &str) -> std::result::Result<(), String> {
         ))
     }
 }
+
+/// Heroku's limit on an app's config vars: 32 kB for all keys and values together.
+pub const MAX_TOTAL_BYTES: usize = 32 * 1024;
+
+/// The size Heroku's limit counts: every key's and every value's bytes.
+pub fn total_bytes<'a>(vars: impl IntoIterator<Item = (&'a String, &'a String)>) -> usize {
+    vars.into_iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// Heroku's 32 kB rule for an app's whole config (checked by the daemon on the config a change
+/// would make, before anything is recorded; the CLI checks its own arguments too).
+pub fn check_total<'a>(
+    vars: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> std::result::Result<(), String> {
+    let n = total_bytes(vars);
+    if n > MAX_TOTAL_BYTES {
+        Err(format!(
+            "config vars too large: keys and values would take {n} bytes, over the limit of 32 kB \
+             ({MAX_TOTAL_BYTES} bytes) for an app's config vars; nothing was changed"
+        ))
+    } else {
+        Ok(())
+    }
+}

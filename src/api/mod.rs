@@ -369,5 +369,12 @@ mod tests {
         assert!(formation::check_quantity("web", formation::MAX_QUANTITY + 1).is_err());
         assert!(config::validate_key("A_1").is_ok());
         assert!(config::validate_key("1A").is_err());
+        let big = |n: usize| config::ConfigVars::from([("K".to_string(), "x".repeat(n))]);
+        assert!(config::check_total(&big(config::MAX_TOTAL_BYTES - 1)).is_ok());
+        let err = config::check_total(&big(config::MAX_TOTAL_BYTES)).unwrap_err();
+        assert!(
+            err.contains("32 kB") && err.contains("nothing was changed"),
+            "{err}"
+        );
     }
 }

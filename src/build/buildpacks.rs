@@ -225,7 +225,7 @@ pub fn fetch(bp: &Buildpack, shipped: &Path, source: &Path, dst: &Path) -> Resul
     for e in std::fs::read_dir(dst.join("bin"))?.flatten() {
         let m = std::fs::symlink_metadata(e.path())?;
         if m.is_file() {
-            let mode = m.permissions().mode() | 0o555;
+            let mode = m.permissions().mode() | 0o500;
             std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode))?;
         }
     }

@@ -219,6 +219,7 @@ impl Builder {
                 }
                 source::chown_tree(&app)?;
                 source::chown_tree(&root)?;
+                source::private_tree(&root)?;
                 Ok(v)
             })
             .await??

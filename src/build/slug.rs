@@ -123,14 +123,15 @@ pub fn pack_slug(app_dir: &Path, slugs: &Path) -> Result<(String, u64)> {
     Ok((sum, size))
 }
 
-/// Permissions as the slug keeps them: directories and user-executable files 0755, other files
-/// 0644 (no setuid, nothing private: the dyno user owns everything).
+/// Permissions as the slug keeps them: directories and user-executable files 0700, other files
+/// 0600 (as Heroku's `/app`: no setuid, the dyno user owns everything, and no other local user
+/// of the host reads an app's code).
 fn slug_mode(meta: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     if meta.is_dir() || meta.permissions().mode() & 0o100 != 0 {
-        0o755
+        0o700
     } else {
-        0o644
+        0o600
     }
 }
 
@@ -527,9 +528,9 @@ mod tests {
         assert!(!b.exists(), "the tree was moved, not copied");
         for tree in [&unpacked, &renamed] {
             let mode = |p: &str| std::fs::symlink_metadata(tree.join(p)).unwrap().mode() & 0o7777;
-            assert_eq!(mode("bin/run"), 0o755, "{}", tree.display());
-            assert_eq!(mode("secret"), 0o644);
-            assert_eq!(mode("bin"), 0o755);
+            assert_eq!(mode("bin/run"), 0o700, "{}", tree.display());
+            assert_eq!(mode("secret"), 0o600);
+            assert_eq!(mode("bin"), 0o700);
             assert!(!tree.join("lib/.git").exists());
             assert!(!tree.join("fifo").exists());
             assert_eq!(

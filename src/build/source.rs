@@ -256,6 +256,25 @@ pub fn chown_tree(p: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes group and other permissions off a tree, never following links.
+pub fn private_tree(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::symlink_metadata(p)?;
+    if m.file_type().is_symlink() {
+        return Ok(());
+    }
+    if m.permissions().mode() & 0o077 != 0 {
+        let mode = m.permissions().mode() & 0o7700;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+    }
+    if m.is_dir() {
+        for e in std::fs::read_dir(p)? {
+            private_tree(&e?.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads `dir/name` (a plain name) as text without following a symlink: the build dir is
 /// written by buildpacks, and the daemon reading it is root. `None` when it does not exist.
 pub fn read_nofollow(dir: &Path, name: &str, limit: u64) -> Result<Option<String>> {

@@ -88,6 +88,9 @@ fn and_list(keys: &[String]) -> String {
 
 pub async fn set(paths: &Paths, arg: AppArg, args: &[String]) -> Result<i32> {
     let vars = parse_assignments(args)?;
+    // The new values alone over the limit: no need to ask the daemon (which checks the whole
+    // config the change makes).
+    api::config::check_total(vars.iter().map(|(k, v)| (k, v))).map_err(anyhow::Error::msg)?;
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     let keys: Vec<String> = vars.iter().map(|(k, _)| k.clone()).collect();

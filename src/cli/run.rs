@@ -80,7 +80,7 @@ pub async fn run(
     command: &[String],
 ) -> Result<i32> {
     // Heroku's CLI joins the words with spaces: the dyno's shell parses them.
-    let command = build_command(&command);
+    let command = build_command(command);
     if command.trim().is_empty() {
         bail!("no command given: dyno run [-a APP] -- COMMAND (e.g. dyno run bash)");
     }

@@ -26,11 +26,9 @@ pub type Resp = Response<Body>;
 pub async fn serve(d: Arc<Daemon>) -> Result<()> {
     let path = d.paths.socket();
     let _ = std::fs::remove_file(&path);
-    // Created 0600 from the start: no window in which another user could connect.
-    let old = unsafe { libc::umask(0o177) };
-    let listener = tokio::net::UnixListener::bind(&path);
-    unsafe { libc::umask(old) };
-    let listener = listener?;
+    // Created 0700 (the daemon's umask is 077 from its start), then 0600: no window in which
+    // another user could connect, and no flip of the process-wide umask while threads run.
+    let listener = tokio::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let routes = Arc::new(super::api::routes());
     loop {

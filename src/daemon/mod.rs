@@ -8,6 +8,7 @@ pub mod addons;
 pub mod api;
 pub mod api_server;
 pub mod deploy;
+pub mod home;
 pub mod idle;
 pub mod manager;
 pub mod oneoff;
@@ -61,12 +62,25 @@ pub struct Settings {
     /// The router's timeouts and limits: `DYNO_ROUTER_REQUEST_TIMEOUT` (H12, 30 s),
     /// `DYNO_ROUTER_IDLE_TIMEOUT` (H15, 55 s), `DYNO_ROUTER_BOOT_TIMEOUT` (H20, 75 s),
     /// `DYNO_ROUTER_CLIENT_IDLE_TIMEOUT` (H28, 55 s), `DYNO_ROUTER_HEADER_TIMEOUT` (30 s); seconds,
-    /// fractions allowed.
+    /// fractions allowed. Per client address and listener: `DYNO_ROUTER_MAX_CLIENT_CONNECTIONS`
+    /// open connections (1000) and `DYNO_ROUTER_MAX_CLIENT_PENDING` of them still without a
+    /// request head (128); whole numbers, a bad one is an error.
     pub router: crate::router::RouterConfig,
 }
 
+/// A positive whole number from the environment, `default` when unset; anything else is an error
+/// naming the variable.
+fn count(key: &str, default: usize) -> Result<usize> {
+    match std::env::var(key) {
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Ok(v) if v.trim().parse::<usize>().is_ok_and(|n| n > 0) => Ok(v.trim().parse()?),
+        Ok(v) => bail!("{key}={v:?}: expected a whole number above 0 (default {default})"),
+        Err(e) => bail!("{key}: {e}"),
+    }
+}
+
 impl Settings {
-    pub fn from_env() -> Settings {
+    pub fn from_env() -> Result<Settings> {
         let secs = |k: &str, d: u64| {
             Duration::from_secs(
                 std::env::var(k)
@@ -93,9 +107,14 @@ impl Settings {
             boot_timeout: dsecs("DYNO_ROUTER_BOOT_TIMEOUT", r.boot_timeout),
             client_idle_timeout: dsecs("DYNO_ROUTER_CLIENT_IDLE_TIMEOUT", r.client_idle_timeout),
             header_read_timeout: dsecs("DYNO_ROUTER_HEADER_TIMEOUT", r.header_read_timeout),
+            max_client_connections: count(
+                "DYNO_ROUTER_MAX_CLIENT_CONNECTIONS",
+                r.max_client_connections,
+            )?,
+            max_client_pending: count("DYNO_ROUTER_MAX_CLIENT_PENDING", r.max_client_pending)?,
             ..r
         };
-        Settings {
+        Ok(Settings {
             router_addr: std::env::var("DYNO_ROUTER_ADDR")
                 .unwrap_or_else(|_| "127.0.0.1:5000".into()),
             boot_timeout: secs("DYNO_BOOT_TIMEOUT", 60),
@@ -126,7 +145,7 @@ impl Settings {
             },
             idle_after: dsecs("DYNO_IDLE_AFTER", Duration::from_secs(30 * 60)),
             router,
-        }
+        })
     }
 }
 
@@ -247,6 +266,10 @@ fn lock(paths: &Paths) -> Result<std::fs::File> {
 }
 
 pub fn main() -> i32 {
+    // Everything the daemon (and the shims it spawns) creates is private to root, before any
+    // thread exists: the process-wide umask is never flipped later (see home.rs for the few
+    // paths the dyno user reads).
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DYNO_LOG")
@@ -278,9 +301,12 @@ async fn run() -> Result<()> {
     }
     let paths = Paths::from_env()?;
     let _lock = lock(&paths)?;
-    let settings = Settings::from_env();
+    // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
+    home::check_db(&paths)?;
+    home::tighten(&paths);
+    let settings = Settings::from_env()?;
     let network = crate::runtime::net::base_from_env()?;
-    let store = Store::open(&paths.db())?;
+    let store = home::open_store(&paths)?;
     let listener = tokio::net::TcpListener::bind(&settings.router_addr)
         .await
         .with_context(|| {
@@ -482,6 +508,26 @@ fn remove_instance_cgroups(paths: &Paths) {
         if dir.is_dir() {
             // rmdir only succeeds on an empty cgroup: a dyno left running keeps its parent.
             let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn router_caps_from_the_environment() {
+        // Keys of this test only: the environment is shared by the test threads.
+        std::env::set_var("DYNO_TEST_CAP_GOOD", " 64 ");
+        std::env::set_var("DYNO_TEST_CAP_ZERO", "0");
+        std::env::set_var("DYNO_TEST_CAP_WORD", "lots");
+        assert_eq!(super::count("DYNO_TEST_CAP_UNSET", 128).unwrap(), 128);
+        assert_eq!(super::count("DYNO_TEST_CAP_GOOD", 128).unwrap(), 64);
+        for key in ["DYNO_TEST_CAP_ZERO", "DYNO_TEST_CAP_WORD"] {
+            let err = super::count(key, 128).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("whole number above 0"),
+                "{err}"
+            );
         }
     }
 }

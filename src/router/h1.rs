@@ -23,8 +23,8 @@ use tokio::net::TcpStream;
 
 use super::pool::ConnectError;
 use super::{
-    forwarded_for, millis, request_id_from, sanitize, unix_ms, HCode, LogFields, Peer, ReqInfo,
-    Router, Wait, H12, H13, H15, H17, H18, H27, H28,
+    forwarded_for, millis, request_id_from, sanitize, unix_ms, ClientConn, HCode, LogFields, Peer,
+    ReqInfo, Router, Wait, H12, H13, H15, H17, H18, H27, H28,
 };
 
 /// Headers a request or response may carry (hyper's limit too).
@@ -43,7 +43,7 @@ enum Next {
 }
 
 /// Serves one client connection.
-pub(super) async fn serve<S>(router: Arc<Router>, mut io: S, peer: SocketAddr)
+pub(super) async fn serve<S>(router: Arc<Router>, mut io: S, peer: SocketAddr, conn: ClientConn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -58,7 +58,7 @@ where
         up: None,
     };
     let next = loop {
-        match c.exchange(&mut io).await {
+        match c.exchange(&mut io, &conn).await {
             Next::KeepAlive => continue,
             other => break other,
         }
@@ -69,7 +69,9 @@ where
     if let Next::Hyper = next {
         let prefix = c.buf.split().freeze();
         drop(c);
-        router.serve_connection(Prefixed { prefix, io }, peer).await;
+        router
+            .serve_connection(Prefixed { prefix, io }, peer, conn)
+            .await;
     } else {
         let _ = io.shutdown().await;
     }
@@ -158,7 +160,7 @@ struct Relayed {
 }
 
 impl Client {
-    async fn exchange<S>(&mut self, io: &mut S) -> Next
+    async fn exchange<S>(&mut self, io: &mut S, conn: &ClientConn) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -191,6 +193,7 @@ impl Client {
             }
         };
         self.buf.advance(head.len);
+        conn.head_complete();
 
         // 2. The app and the backends to try (held while it boots or wakes).
         let Some(app) = self.router.table.app_for_lower_host(&head.host) else {

@@ -18,7 +18,7 @@ pub mod tls;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -192,6 +192,13 @@ pub struct RouterConfig {
     pub max_header_bytes: usize,
     /// Client connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Open connections one client address may have on one listener (each dyno's inbound
+    /// listener counts apart: every dyno connects from its own 127.0.0.1); more are closed as
+    /// soon as they are accepted, so one client cannot take the router's slots from others.
+    pub max_client_connections: usize,
+    /// Of those, connections still without a complete first request head (or TLS handshake):
+    /// idle sockets opened and left silent. More are closed as soon as they are accepted.
+    pub max_client_pending: usize,
     /// Threads serving connections, each with its own event loop (default: one per core).
     pub workers: usize,
     /// Idle kept-alive connections kept per dyno.
@@ -215,6 +222,8 @@ impl Default for RouterConfig {
             client_idle_timeout: Duration::from_secs(55),
             max_header_bytes: 64 * 1024,
             max_connections: 10_000,
+            max_client_connections: 1_000,
+            max_client_pending: 128,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_idle_per_backend: 128,
             pool_idle_timeout: Duration::from_millis(1500),
@@ -310,6 +319,10 @@ async fn serve_any(
     let port = listener.local_addr()?.port();
     let listener = listener.into_std()?;
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let gate = Gate {
+        slots: slots.clone(),
+        fair: Fairness::new(&config),
+    };
     let rr = Arc::new(RwLock::new(HashMap::new()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Error>();
@@ -342,8 +355,8 @@ async fn serve_any(
             ),
             rr: rr.clone(),
         });
-        let (tls, slots, mut stop, fail) =
-            (tls.clone(), slots.clone(), stop_rx.clone(), fail_tx.clone());
+        let (tls, gate, mut stop, fail) =
+            (tls.clone(), gate.clone(), stop_rx.clone(), fail_tx.clone());
         std::thread::Builder::new()
             .name(format!("router-{i}"))
             .spawn(move || {
@@ -366,7 +379,7 @@ async fn serve_any(
                         }
                     };
                     tokio::select! {
-                        _ = accept_loop(listener, router, tls, slots, workers, i, handed) => {}
+                        _ = accept_loop(listener, router, tls, gate, workers, i, handed) => {}
                         _ = stop.changed() => {}
                     }
                 });
@@ -375,21 +388,33 @@ async fn serve_any(
     drop(fail_tx);
     // Inbound listeners are accepted here and handed to the workers like their own accepts.
     let _inbound = inbound.map(|InboundListeners(mut rx)| {
-        let (workers, slots) = (workers.clone(), slots.clone());
+        let (workers, slots, config) = (workers.clone(), slots.clone(), config.clone());
         AbortOnDrop(tokio::spawn(async move {
             while let Some((listener, stop)) = rx.recv().await {
-                let (workers, slots) = (workers.clone(), slots.clone());
+                let (workers, slots, config) = (workers.clone(), slots.clone(), config.clone());
                 tokio::spawn(async move {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    // Every dyno's clients come from its own 127.0.0.1: counted per listener.
+                    let gate = Gate {
+                        slots,
+                        fair: Fairness::new(&config),
+                    };
                     let accepts = async {
-                        while let Some((stream, peer, slot)) = accept_one(&listener, &slots).await {
+                        while let Some((stream, peer, slot, conn)) =
+                            accept_fair(&listener, &gate).await
+                        {
                             let to = workers.least_loaded(0);
                             workers.load[to].fetch_add(1, Ordering::Relaxed);
                             let sent = stream.into_std().ok().is_some_and(|stream| {
                                 workers.handoff[to]
-                                    .send(Handoff { stream, peer, slot })
+                                    .send(Handoff {
+                                        stream,
+                                        peer,
+                                        slot,
+                                        conn,
+                                    })
                                     .is_ok()
                             });
                             if !sent {
@@ -421,6 +446,107 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Per-client-address counts of one listener (the router's, the HTTPS one, or one dyno's
+/// inbound listener): open connections and those still without a complete first request head,
+/// capped by [`RouterConfig::max_client_connections`] and [`RouterConfig::max_client_pending`].
+/// A connection over a cap is closed as soon as it is accepted, before it holds a slot.
+pub(crate) struct Fairness {
+    max_open: usize,
+    max_pending: usize,
+    /// Per address: (open, pending).
+    counts: std::sync::Mutex<HashMap<IpAddr, (usize, usize)>>,
+}
+
+impl Fairness {
+    fn new(config: &RouterConfig) -> Arc<Fairness> {
+        Arc::new(Fairness {
+            max_open: config.max_client_connections.max(1),
+            max_pending: config.max_client_pending.max(1),
+            counts: Default::default(),
+        })
+    }
+
+    /// Counts a new connection from `ip` as open and pending; `None` when it is over a cap.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ClientConn> {
+        let ip = ip.to_canonical();
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let c = counts.entry(ip).or_insert((0, 0));
+        if c.0 >= self.max_open || c.1 >= self.max_pending {
+            return None;
+        }
+        (c.0, c.1) = (c.0 + 1, c.1 + 1);
+        Some(ClientConn {
+            fair: self.clone(),
+            ip,
+            pending: AtomicBool::new(true),
+        })
+    }
+
+    fn release(&self, ip: IpAddr, open: usize, pending: usize) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = counts.get_mut(&ip) {
+            (c.0, c.1) = (c.0.saturating_sub(open), c.1.saturating_sub(pending));
+            if c.0 == 0 {
+                counts.remove(&ip);
+            }
+        }
+    }
+}
+
+/// One admitted client connection: counted open until dropped, pending until its first request
+/// head is complete ([`ClientConn::head_complete`], called by both paths).
+pub(crate) struct ClientConn {
+    fair: Arc<Fairness>,
+    ip: IpAddr,
+    pending: AtomicBool,
+}
+
+impl ClientConn {
+    pub(crate) fn head_complete(&self) {
+        if self.pending.swap(false, Ordering::Relaxed) {
+            self.fair.release(self.ip, 0, 1);
+        }
+    }
+}
+
+impl Drop for ClientConn {
+    fn drop(&mut self) {
+        let pending = usize::from(*self.pending.get_mut());
+        self.fair.release(self.ip, 1, pending);
+    }
+}
+
+/// What lets a listener's connection in: a free slot of the router's `max_connections`, then
+/// its client's caps on that listener.
+#[derive(Clone)]
+struct Gate {
+    slots: Arc<tokio::sync::Semaphore>,
+    fair: Arc<Fairness>,
+}
+
+/// Accepts the next connection the gate admits (closing those over a client's caps at once);
+/// `None` when the router stops.
+async fn accept_fair(
+    listener: &tokio::net::TcpListener,
+    gate: &Gate,
+) -> Option<(
+    tokio::net::TcpStream,
+    SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+    ClientConn,
+)> {
+    loop {
+        let (stream, peer, slot) = accept_one(listener, &gate.slots).await?;
+        match gate.fair.admit(peer.ip()) {
+            Some(conn) => return Some((stream, peer, slot, conn)),
+            None => {
+                tracing::debug!("router: {peer}: over the client's connection caps, closed");
+                drop((stream, slot));
+            }
+        }
+    }
+}
+
 /// The router's workers as accept loops see them: how many client connections each serves, and
 /// where to hand one over. Every worker accepts, then gives the connection to the least loaded
 /// worker (itself on a tie), so kept-alive clients that connect all at once spread evenly
@@ -435,6 +561,7 @@ struct Handoff {
     stream: std::net::TcpStream,
     peer: SocketAddr,
     slot: tokio::sync::OwnedSemaphorePermit,
+    conn: ClientConn,
 }
 
 impl Workers {
@@ -464,33 +591,33 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    slots: Arc<tokio::sync::Semaphore>,
+    gate: Gate,
     workers: Arc<Workers>,
     me: usize,
     mut handed: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
 ) {
     loop {
-        let (stream, peer, slot) = tokio::select! {
-            accepted = accept_one(&listener, &slots) => {
-                let Some((stream, peer, slot)) = accepted else { return };
+        let (stream, peer, slot, conn) = tokio::select! {
+            accepted = accept_fair(&listener, &gate) => {
+                let Some((stream, peer, slot, conn)) = accepted else { return };
                 // Counted at once where it goes, so a burst of accepts spreads.
                 let to = workers.least_loaded(me);
                 workers.load[to].fetch_add(1, Ordering::Relaxed);
                 if to != me {
                     // Into a std socket: it leaves this thread's reactor for the other's.
                     let sent = stream.into_std().ok().is_some_and(|stream| {
-                        workers.handoff[to].send(Handoff { stream, peer, slot }).is_ok()
+                        workers.handoff[to].send(Handoff { stream, peer, slot, conn }).is_ok()
                     });
                     if !sent {
                         workers.load[to].fetch_sub(1, Ordering::Relaxed);
                     }
                     continue;
                 }
-                (stream, peer, slot)
+                (stream, peer, slot, conn)
             }
             Some(h) = handed.recv() => {
                 match tokio::net::TcpStream::from_std(h.stream) {
-                    Ok(s) => (s, h.peer, h.slot),
+                    Ok(s) => (s, h.peer, h.slot, h.conn),
                     Err(e) => {
                         tracing::warn!("router: handed-over connection: {e}");
                         workers.load[me].fetch_sub(1, Ordering::Relaxed);
@@ -504,7 +631,7 @@ async fn accept_loop(
         match &tls {
             None => {
                 tokio::spawn(async move {
-                    router.serve_client(stream, peer).await;
+                    router.serve_client(stream, peer, conn).await;
                     drop((slot, load));
                 });
             }
@@ -518,7 +645,7 @@ async fn accept_loop(
                     )
                     .await;
                     match hs {
-                        Ok(Ok(s)) => router.serve_client(s, peer).await,
+                        Ok(Ok(s)) => router.serve_client(s, peer, conn).await,
                         Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
                         Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
                     }
@@ -691,18 +818,18 @@ enum Wait {
 
 impl Router {
     /// Serves a client connection: the fast path, which hands unusual requests to hyper.
-    async fn serve_client<S>(self: Arc<Self>, stream: S, peer: SocketAddr)
+    async fn serve_client<S>(self: Arc<Self>, stream: S, peer: SocketAddr, conn: ClientConn)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         if self.config.fast_path {
-            h1::serve(self, stream, peer).await
+            h1::serve(self, stream, peer, conn).await
         } else {
-            self.serve_connection(stream, peer).await
+            self.serve_connection(stream, peer, conn).await
         }
     }
 
-    async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr)
+    async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr, conn: ClientConn)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -712,10 +839,13 @@ impl Router {
         let client = Arc::new(Peer {
             ip: peer.ip().to_canonical().to_string(),
         });
+        let conn = Arc::new(conn);
         let svc = service_fn(move |req| {
             let router = router.clone();
             let slot = conn_slot.clone();
             let client = client.clone();
+            // hyper calls the service once a request's head is complete.
+            conn.head_complete();
             async move { Ok::<_, Infallible>(router.handle(req, &client, slot).await) }
         });
         let mut builder = http1::Builder::new();

@@ -1417,3 +1417,281 @@ async fn malformed_requests_get_4xx_and_the_router_goes_on() {
         assert_eq!((status, body.as_str()), (StatusCode::OK, "hello-web"));
     });
 }
+
+// ---- fairness: per-client caps ----
+
+/// Floods run one at a time (a container may cap RLIMIT_NOFILE at 20,000 even for root).
+static FLOODING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Raises this process's open-file limit for a flood of 10,000+ sockets: to 65536 when allowed,
+/// else to the hard limit.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let want = lim.rlim_max.max(65536);
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    assert!(
+        lim.rlim_cur >= 15_000,
+        "RLIMIT_NOFILE too low: {}",
+        lim.rlim_cur
+    );
+}
+
+/// Opens `n` connections from `from` to `to` (64 at a time) and leaves them silent.
+async fn idle_sockets(from: std::net::IpAddr, to: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let mut batch = tokio::task::JoinSet::new();
+        for _ in 0..(n - v.len()).min(64) {
+            batch.spawn(idle_socket(from, to));
+        }
+        v.extend(batch.join_all().await);
+    }
+    v
+}
+
+async fn idle_socket(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    // The port is picked at connect (per destination), not by bind's slow search.
+    let one: libc::c_int = 1;
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of_val(&one) as libc::socklen_t,
+        );
+    }
+    s.bind(SocketAddr::new(from, 0)).unwrap();
+    s.connect(to).await.unwrap()
+}
+
+/// A raw GET on a new connection to `to`: the status line's code, and how long it took.
+async fn timed_get(to: SocketAddr, host: &str) -> (u16, Duration) {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect(to).await.unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out);
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, t0.elapsed())
+}
+
+/// Whether a connection from `from` is closed by the router without an answer to a request.
+async fn refused_from(from: std::net::IpAddr, to: SocketAddr) -> bool {
+    let mut s = idle_sockets(from, to, 1).await.pop().unwrap();
+    let _ = s
+        .write_all(b"GET / HTTP/1.1\r\nHost: hello.localhost\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out.is_empty()
+}
+
+const FLOOD: usize = 10_100;
+
+/// Bounds a flood test: opening 10,000 sockets takes seconds on a loaded machine.
+macro_rules! flood_bounded {
+    ($body:expr) => {
+        tokio::time::timeout(Duration::from_secs(120), $body)
+            .await
+            .expect("test took too long")
+    };
+}
+
+#[tokio::test]
+async fn one_client_holding_10000_idle_sockets_does_not_delay_another() {
+    let _one_flood = FLOODING.lock().await;
+    raise_nofile();
+    let other = "127.0.0.2".parse().unwrap();
+    for fast_path in [true, false] {
+        flood_bounded!(async {
+            let a = upstream("hello-web").await;
+            let table = RouteTable::default();
+            table.set("hello", route(vec![backend("web.1", a.addr)]));
+            let config = RouterConfig {
+                fast_path,
+                ..test_config()
+            };
+            let (router, _logs) = start_router(table, config).await;
+
+            let t0 = Instant::now();
+            let flood = idle_sockets(other, router, FLOOD).await;
+            let opened = t0.elapsed();
+            let (code, took) = timed_get(router, "hello.localhost").await;
+            eprintln!(
+                "fast_path={fast_path}: {FLOOD} idle sockets from 127.0.0.2 opened in {opened:?}; \
+                 a request from 127.0.0.1 answered in {took:?}"
+            );
+            assert_eq!(code, 200);
+            assert!(took < Duration::from_secs(1), "{took:?}");
+            // The flooding client itself is over its cap of silent connections…
+            assert!(refused_from(other, router).await);
+            // …until it lets them go: then it is served again.
+            drop(flood);
+            let served = async {
+                loop {
+                    if timed_get_from(other, router).await == 200 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), served)
+                .await
+                .expect("the flooding client's slots were never given back");
+        });
+    }
+}
+
+/// A GET from `from`: the status (0 when refused).
+async fn timed_get_from(from: std::net::IpAddr, to: SocketAddr) -> u16 {
+    let mut s = idle_sockets(from, to, 1).await.pop().unwrap();
+    let _ = s
+        .write_all(b"GET / HTTP/1.1\r\nHost: hello.localhost\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out)
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn open_connections_per_client_are_capped_apart_from_silent_ones() {
+    bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let config = RouterConfig {
+            max_client_connections: 3,
+            max_client_pending: 2,
+            ..test_config()
+        };
+        let (router, _logs) = start_router(table, config).await;
+        let me: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+        // Three kept-alive connections that each sent a request: open, no longer pending.
+        let mut kept = vec![];
+        for _ in 0..3 {
+            let mut s = idle_sockets(me, router, 1).await.pop().unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            kept.push(s);
+        }
+        assert!(refused_from(me, router).await, "a 4th open connection");
+        drop(kept.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(timed_get_from(me, router).await, 200);
+        // Another address is counted apart.
+        assert_eq!(timed_get(router, "hello.localhost").await.0, 200);
+    });
+}
+
+#[tokio::test]
+async fn each_inbound_listener_counts_its_clients_apart() {
+    let _one_flood = FLOODING.lock().await;
+    raise_nofile();
+    flood_bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (_logs, log) = collector();
+        let (inbound, listeners) = Inbound::channel();
+        tokio::spawn(serve_with_inbound(
+            main,
+            table,
+            log,
+            test_config(),
+            listeners,
+        ));
+        // Two dynos' listeners: every client of both is 127.0.0.1.
+        let (l1, l2) = (
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        );
+        let (a1, a2) = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
+        l1.set_nonblocking(true).unwrap();
+        l2.set_nonblocking(true).unwrap();
+        let _g = (inbound.add(l1), inbound.add(l2));
+        let local = "127.0.0.1".parse().unwrap();
+        let _flood = idle_sockets(local, a1, FLOOD).await;
+        let (code, took) = timed_get(a2, "hello.localhost").await;
+        assert_eq!(code, 200);
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    });
+}
+
+#[tokio::test]
+async fn the_https_listener_caps_silent_clients_too() {
+    let _one_flood = FLOODING.lock().await;
+    raise_nofile();
+    flood_bounded!(async {
+        let a = upstream("hello-web").await;
+        let table = RouteTable::default();
+        table.set("hello", route(vec![backend("web.1", a.addr)]));
+        let dir = tempfile::tempdir().unwrap();
+        let ca = tls::LocalCa::load_or_create(dir.path()).unwrap();
+        let ca_pem = std::fs::read(&ca.cert_path).unwrap();
+        let acceptor = tls::acceptor(ca, table.clone()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let router = listener.local_addr().unwrap();
+        let (_logs, log) = collector();
+        tokio::spawn(serve_tls(listener, table, log, test_config(), acceptor));
+
+        let _flood = idle_sockets("127.0.0.4".parse().unwrap(), router, FLOOD).await;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let t0 = Instant::now();
+        let tcp = TcpStream::connect(router).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("hello.localhost").unwrap();
+        let mut s = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: hello.localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let took = t0.elapsed();
+        assert!(
+            out.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    });
+}

@@ -324,6 +324,12 @@ impl Runtime {
         attach_sock: Option<OwnedFd>,
     ) -> Result<DynoHandle> {
         host::write_atomic(&state_dir.join("spec.json"), &serde_json::to_vec(spec)?)?;
+        // The overlay's upper dir is the dyno's `/` (a merged root takes its upper's mode): it
+        // must be 0755 for the dyno user, whatever the daemon's umask (077) would give it.
+        use std::os::unix::fs::PermissionsExt;
+        let upper = state_dir.join("upper");
+        std::fs::create_dir_all(&upper)?;
+        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755))?;
         let log = std::fs::File::create(state_dir.join("shim.log"))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("shim")
@@ -578,6 +584,22 @@ impl Runtime {
         let _ = std::fs::remove_dir_all(&dyno.state_dir);
         Ok(())
     }
+}
+
+/// Ids of this home's dynos whose shim is alive (as `adopt_or_clean` would adopt them), without
+/// touching anything: what a daemon checks before it trusts an empty database.
+pub fn live_dynos(paths: &Paths) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(paths.dynos()) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let h: DynoHandle =
+                serde_json::from_slice(&std::fs::read(dir.join("handle.json")).ok()?).ok()?;
+            (h.state_dir == dir && host::is_shim_of(h.shim_pid, &dir)).then_some(h.id)
+        })
+        .collect()
 }
 
 fn check_id(id: &str) -> Result<()> {

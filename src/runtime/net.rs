@@ -296,6 +296,10 @@ impl Network {
             net.resolv_path(),
             dyno_resolv_conf(&resolv, upstream.as_deref()),
         )?;
+        // Read by the dyno user (the daemon's umask is 077), like the hosts file.
+        let readable =
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+        std::fs::set_permissions(net.resolv_path(), readable)?;
         if !net.hosts_path().exists() {
             net.set_apps(&[])?;
         }

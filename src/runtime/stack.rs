@@ -84,7 +84,9 @@ fn content(path: &Path, data: &str) -> Result<()> {
 
 /// (Re)writes the skeleton at `stack`, idempotently.
 pub(crate) fn write_stack(stack: &Path) -> Result<()> {
-    dir(stack, 0o755)?;
+    // The stack's own directory is root's alone: it is only ever read as an overlay layer,
+    // through the (root) mounter's credentials; what is inside keeps the modes a system has.
+    dir(stack, 0o700)?;
     for d in [
         "usr", "etc", "proc", "sys", "dev", "run", "var", "app", ".dyno",
     ] {

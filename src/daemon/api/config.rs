@@ -21,8 +21,8 @@ async fn update(d: Arc<Daemon>, e: config::Update) -> Result<api::ConfigVars, Fa
     update_config(&d, &a, e.body)
 }
 
-/// `PATCH /apps/{app}/config-vars`: validates every key first (nothing changes on a bad one),
-/// then records a release with the new config, which restarts the dynos (after the release
+/// `PATCH /apps/{app}/config-vars`: validates every key first and the size of the config the
+/// change makes (Heroku's 32 kB, `config::check_total`): nothing changes on a bad one. Then records a release with the new config, which restarts the dynos (after the release
 /// phase, in the background). Answers the whole new map.
 fn update_config(
     d: &Arc<Daemon>,
@@ -51,6 +51,7 @@ fn update_config(
                 }
             }
         }
+        config::check_total(&config).map_err(invalid)?;
         let mut parts = vec![];
         if !set.is_empty() {
             parts.push(format!("Set {} config vars", set.join(", ")));
