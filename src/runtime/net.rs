@@ -246,6 +246,11 @@ impl Network {
                 if existing.is_some() {
                     nl.delete(&bridge)?;
                 }
+                // Our own /24 of a daemon that could not tear down (killed): still marked
+                // unreachable, it would look taken and leak.
+                if let Some(s) = saved {
+                    nl.delete_route(s, 24, RouteType::Unreachable)?;
+                }
                 let mut taken: Vec<(Ipv4Addr, u8)> = nl.ipv4_routes()?;
                 taken.push(PODMAN);
                 let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -532,11 +537,14 @@ fn configure_inside(dn: &DynoNet) -> Result<Option<OwnedFd>> {
 /// Deletes a dyno's host-side veth (at teardown: don't wait for the namespace to die).
 pub fn unwire(dn: &DynoNet) {
     if let Ok(mut nl) = Netlink::open() {
-        if let Err(e) = nl.delete(&dn.veth) {
-            tracing::warn!("deleting {}: {e:#}", dn.veth);
-        }
+        // The route first: from then on a connect to the address fails at once (the /24 is
+        // unreachable). Deleting a veth whose peer is in another namespace can take seconds
+        // (RCU grace periods), and a connect meanwhile would wait on ARP.
         if let Err(e) = nl.delete_route(dn.address, 32, RouteType::Unicast) {
             tracing::warn!("deleting the route to {}: {e:#}", dn.address);
+        }
+        if let Err(e) = nl.delete(&dn.veth) {
+            tracing::warn!("deleting {}: {e:#}", dn.veth);
         }
     }
 }

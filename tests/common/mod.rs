@@ -300,6 +300,17 @@ impl Drop for Env {
         for link in self.links() {
             let _ = Command::new("ip").args(["link", "del", &link]).status();
         }
+        if let Ok(subnet) = std::fs::read_to_string(self.home.join("net/subnet")) {
+            let _ = Command::new("ip")
+                .args([
+                    "route",
+                    "del",
+                    "unreachable",
+                    &format!("{}/24", subnet.trim()),
+                ])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = Command::new("nft")
             .args([
                 "delete",
