@@ -124,6 +124,7 @@ impl Bench {
             stop_timeout_secs: 1,
             version: "bench".into(),
             network: None,
+            disk_limit: None,
         }
     }
 

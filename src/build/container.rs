@@ -90,6 +90,7 @@ pub async fn run(
         stop_timeout_secs: 2,
         version: crate::api::VERSION.to_string(),
         network: None,
+        disk_limit: None,
     };
     let handle = runtime
         .start_build(

@@ -7,6 +7,7 @@
 pub mod api_server;
 pub mod deploy;
 pub mod idle;
+pub mod launch;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
@@ -45,6 +46,9 @@ pub struct Settings {
     pub crash_reset: Duration,
     /// `DYNO_MEMORY_QUOTA` MB: R14 above it, the cgroup's hard limit (R15) at twice it (512).
     pub memory_quota: u64,
+    /// `DYNO_DISK_LIMIT` MB: the size of the ext4 each dyno's writable layer lives on (2048);
+    /// `0`: no limit (the layer is a directory on DYNO_HOME's filesystem).
+    pub disk_limit: Option<u64>,
     /// `DYNO_MEMORY_INTERVAL` seconds between memory checks of a dyno (20).
     pub memory_interval: Duration,
     /// `DYNO_CYCLE` seconds between daily restarts of a dyno, plus up to 15 % jitter (Heroku:
@@ -115,6 +119,15 @@ impl Settings {
                 .unwrap_or(512)
                 * 1024
                 * 1024,
+            disk_limit: Some(
+                std::env::var("DYNO_DISK_LIMIT")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(2048)
+                    * 1024
+                    * 1024,
+            )
+            .filter(|b| *b > 0),
             memory_interval: fsecs("DYNO_MEMORY_INTERVAL", 20.0).max(Duration::from_millis(100)),
             cycle: Some(fsecs("DYNO_CYCLE", 86400.0)).filter(|d| !d.is_zero()),
             https_addr: match std::env::var("DYNO_HTTPS_ADDR") {

@@ -13,6 +13,7 @@ mod init;
 pub mod net;
 mod netlink;
 mod shim;
+pub mod spool;
 mod stack;
 mod stdio;
 #[cfg(test)]
@@ -65,6 +66,11 @@ pub struct DynoSpec {
     /// dyno networking, and `DYNO_NETWORK=host`).
     #[serde(default)]
     pub network: Option<net::DynoNet>,
+    /// Size in bytes of the loop-backed ext4 the dyno's writable layer lives on
+    /// (`DYNO_DISK_LIMIT`, see `disk.rs`); `None`: the upper layer is a directory on the host's
+    /// filesystem (build containers, dynos of versions before the limit, `DYNO_DISK_LIMIT=0`).
+    #[serde(default)]
+    pub disk_limit: Option<u64>,
 }
 
 impl DynoSpec {
@@ -605,7 +611,15 @@ pub struct DynoStats {
 pub struct OutputLine {
     /// RFC 3339 with microseconds, when the shim read the line.
     pub ts: String,
-    /// `out` or `err`.
+    /// `out` or `err`; [`spool::DROPPED_STREAM`] for the report of lines the spool dropped
+    /// (`line` is then the time of the first one).
     pub stream: String,
     pub line: String,
+    /// How many lines were dropped (a `dropped` record).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -108,6 +108,7 @@ impl TestEnv {
             stop_timeout_secs: 2,
             version: "test".into(),
             network: None,
+            disk_limit: None,
         }
     }
 
