@@ -306,6 +306,11 @@ async fn run() -> Result<()> {
         tracing::info!(bridge = %net.bridge, subnet = %net.subnet, "dyno network");
         runtime = runtime.with_network(net);
     }
+    if let Some(size) = settings.disk_limit {
+        let pool = crate::runtime::disk::Pool::new(&paths.disks(), size)
+            .context("preparing the dynos' disks")?;
+        runtime = runtime.with_disks(pool);
+    }
     let builder = Builder::new(paths.clone(), crate::build::find_buildpacks()?);
     // Builds never outlive their daemon: what a previous one left is cleaned up and failed.
     runtime.clean_builds();
@@ -435,6 +440,9 @@ async fn run() -> Result<()> {
     let keep = d.keep_dynos.load(Ordering::SeqCst);
     tracing::info!(keep_dynos = keep, "stopping");
     d.runtime.clean_builds();
+    if let Some(pool) = &d.runtime.disks {
+        pool.clean();
+    }
     if !keep {
         stop_all(&d).await;
         remove_instance_cgroups(&paths);

@@ -295,7 +295,8 @@ pub(crate) fn clean_dyno(
     if remove_state_dir {
         let _ = std::fs::remove_dir_all(state_dir);
     } else {
-        for d in ["rootfs", "upper", "work", "bundle"] {
+        let _ = std::fs::remove_file(state_dir.join(super::disk::IMAGE));
+        for d in ["rootfs", "upper", "work", "bundle", super::disk::MOUNT] {
             let _ = std::fs::remove_dir_all(state_dir.join(d));
         }
     }

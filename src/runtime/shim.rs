@@ -260,7 +260,16 @@ impl Shim {
     fn setup(&mut self) -> Result<(i32, Vec<Stream>)> {
         let t0 = Instant::now();
         let sd = &self.state_dir;
-        let (upper, work, bundle) = (sd.join("upper"), sd.join("work"), sd.join("bundle"));
+        // The writable layer: on the dyno's own ext4 when it has a disk limit (see disk.rs).
+        let image = sd.join(super::disk::IMAGE);
+        let layer = if self.build.is_none() && self.spec.disk_limit.is_some() && image.exists() {
+            let m = sd.join(super::disk::MOUNT);
+            super::disk::mount(&image, &m).context("mounting the dyno's disk")?;
+            m
+        } else {
+            sd.clone()
+        };
+        let (upper, work, bundle) = (layer.join("upper"), layer.join("work"), sd.join("bundle"));
         for d in [&self.rootfs, &upper, &work, &bundle] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
         }
@@ -914,6 +923,7 @@ pub(crate) fn oci_config(
                 "pids": { "limit": spec.pids_limit },
                 "cpu": { "shares": spec.cpu_shares },
             },
+            "seccomp": super::seccomp::profile(),
             "maskedPaths": oci_spec::runtime::get_default_maskedpaths(),
             "readonlyPaths": oci_spec::runtime::get_default_readonly_paths(),
         },

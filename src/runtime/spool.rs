@@ -39,8 +39,13 @@ pub struct Spool {
     checked: Option<Instant>,
     dropped: u64,
     dropped_since: Option<String>,
+    /// When drops were last reported: at most one report per [`REPORT_EVERY`].
+    reported: Option<Instant>,
     line: Vec<u8>,
 }
+
+/// Least time between two reports of dropped lines (the count goes on meanwhile).
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 impl Spool {
     pub fn open(state_dir: &Path) -> std::io::Result<Spool> {
@@ -58,6 +63,7 @@ impl Spool {
             checked: None,
             dropped: 0,
             dropped_since: None,
+            reported: None,
             line: Vec::with_capacity(256),
         };
         s.read_offset();
@@ -125,14 +131,8 @@ impl Spool {
             }
             return;
         }
-        if self.dropped > 0 {
-            let rec = OutputLine {
-                ts: ts.to_string(),
-                stream: DROPPED_STREAM.into(),
-                line: self.dropped_since.take().unwrap_or_default(),
-                dropped: std::mem::take(&mut self.dropped),
-            };
-            self.write_record(&rec);
+        if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            self.report(ts);
         }
         let rec = OutputLine {
             ts: ts.to_string(),
@@ -151,15 +151,20 @@ impl Spool {
     /// need be: one short record).
     pub fn finish(&mut self, ts: &str) {
         if self.dropped > 0 {
-            let rec = OutputLine {
-                ts: ts.to_string(),
-                stream: DROPPED_STREAM.into(),
-                line: self.dropped_since.take().unwrap_or_default(),
-                dropped: std::mem::take(&mut self.dropped),
-            };
-            self.write_record(&rec);
+            self.report(ts);
         }
         self.flush();
+    }
+
+    fn report(&mut self, ts: &str) {
+        self.reported = Some(Instant::now());
+        let rec = OutputLine {
+            ts: ts.to_string(),
+            stream: DROPPED_STREAM.into(),
+            line: self.dropped_since.take().unwrap_or_default(),
+            dropped: std::mem::take(&mut self.dropped),
+        };
+        self.write_record(&rec);
     }
 }
 

@@ -243,6 +243,11 @@ impl Env {
         out
     }
 
+    /// Loop devices backed by a file of this home (the dynos' disks).
+    pub fn loop_devices(&self) -> Vec<String> {
+        dyno::runtime::disk::loop_devices_under(&self.home)
+    }
+
     /// No process, mount or cgroup of this instance's dynos is left (waits a little for
     /// asynchronous teardown).
     pub fn assert_nothing_left(&self, what: &str) {
@@ -251,14 +256,16 @@ impl Env {
                 && self.cgroups().is_empty()
                 && self.dyno_processes().is_empty()
                 && self.veths().is_empty()
+                && self.loop_devices().is_empty()
         });
         assert!(
             clean,
-            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}, veths {:?}",
+            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}, veths {:?}, loop devices {:?}",
             self.mounts(),
             self.cgroups(),
             self.dyno_processes(),
-            self.veths()
+            self.veths(),
+            self.loop_devices()
         );
     }
 }
@@ -278,6 +285,11 @@ impl Drop for Env {
             if let Some(target) = m.split_whitespace().nth(1) {
                 let _ = Command::new("umount").arg("-l").arg(target).status();
             }
+        }
+        for dev in self.loop_devices() {
+            let _ = Command::new("losetup")
+                .args(["-d", &format!("/dev/{dev}")])
+                .status();
         }
         for cg in self.cgroups() {
             for sub in std::fs::read_dir(&cg).into_iter().flatten().flatten() {
