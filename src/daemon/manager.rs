@@ -14,7 +14,7 @@ use super::{launch, Daemon};
 use crate::api;
 use crate::logs::LogLine;
 use crate::router::{AppRoute, Backend};
-use crate::runtime::spool::{DROPPED_STREAM, SPOOL_CAP};
+use crate::runtime::spool::DROPPED_STREAM;
 use crate::runtime::{DynoHandle, OutputLine, Runtime};
 use crate::store::{ReleaseRow, SlugRow};
 use anyhow::{Context, Result};
@@ -857,7 +857,8 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         }
         offset = next;
     }
-    let output = if entry.one_off {
+    // The release phase's output is kept (`releases:output`); a `run.N`'s is in the stream.
+    let output = if entry.process_type == "release" {
         read_output(&handle)
     } else {
         String::new()
@@ -987,16 +988,16 @@ async fn tail_output(
     }
 }
 
-/// Everything a dyno wrote (its last [`SPOOL_CAP`] bytes of spool), as text (for the release
+/// Everything a dyno wrote (its last [`OUTPUT_KEPT`] bytes of spool), as text (for the release
 /// phase's `releases:output`).
 fn read_output(handle: &DynoHandle) -> String {
     let mut bytes = vec![];
     if let Ok(mut f) = std::fs::File::open(Runtime::output_path(handle)) {
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        if f.seek(SeekFrom::Start(len.saturating_sub(SPOOL_CAP)))
+        if f.seek(SeekFrom::Start(len.saturating_sub(OUTPUT_KEPT)))
             .is_ok()
         {
-            let _ = f.take(SPOOL_CAP).read_to_end(&mut bytes);
+            let _ = f.take(OUTPUT_KEPT).read_to_end(&mut bytes);
         }
     }
     let text = String::from_utf8_lossy(&bytes);
@@ -1013,10 +1014,12 @@ fn read_output(handle: &DynoHandle) -> String {
     out
 }
 
+/// Spool bytes read back as a release phase's output.
+const OUTPUT_KEPT: u64 = 1 << 20;
 /// Lines taken from a spool per pass, so that tails and drains get to run between passes.
 const DRAIN_BATCH: usize = 2000;
 /// How long the spool of a dyno that ended is still read before its exit is logged.
-const FINAL_DRAIN: Duration = Duration::from_millis(300);
+const FINAL_DRAIN: Duration = Duration::from_millis(200);
 /// Bytes of a backlog still read when the rest is skipped ([`skip_backlog`]).
 const KEEP_TAIL: u64 = 64 * 1024;
 

@@ -452,7 +452,12 @@ impl Shim {
                     break;
                 }
             }
-            let deadline = [kill_at, drain_until].into_iter().flatten().min();
+            // Lines held back by a full spool are retried every 10 ms.
+            let retry = spool
+                .as_ref()
+                .filter(|s| s.holding())
+                .map(|_| now + Duration::from_millis(10));
+            let deadline = [kill_at, drain_until, retry].into_iter().flatten().min();
             let timeout_ms = deadline
                 .map(|d| d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1)
                 .unwrap_or(-1);
@@ -486,6 +491,9 @@ impl Shim {
                 }
             }
             if let Some(w) = spool.as_mut() {
+                if w.holding() {
+                    w.release();
+                }
                 w.flush();
             }
             if pfds[0].revents & libc::POLLIN != 0 {

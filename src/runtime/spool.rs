@@ -3,17 +3,20 @@
 //!
 //! The file only grows (offsets stay valid for the daemon, also across a daemon restart), but
 //! what it holds on disk is bounded: at most [`SPOOL_CAP`] bytes may be written past the
-//! daemon's offset; a line that would go beyond is dropped and counted (the dyno is never
-//! blocked), and once the daemon catches up the next record says how many were lost
-//! ([`OutputLine::dropped`], shown as Heroku's L10). What the daemon has read is given back to
+//! daemon's offset; lines that would go beyond are held back, the newest 64 kB of them, and
+//! older ones are dropped and counted (the dyno is never blocked); once the daemon catches up
+//! a record says how many were lost ([`OutputLine::dropped`], shown as Heroku's L10), then the
+//! held lines follow. What the daemon has read is given back to
 //! the filesystem with `FALLOC_FL_PUNCH_HOLE` once more than [`PUNCH_AT`] bytes of it pile up,
 //! so the file is sparse and its blocks stay under `SPOOL_CAP + PUNCH_AT`.
 
 use super::OutputLine;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Most bytes a spool holds that the daemon has not read yet.
@@ -41,7 +44,21 @@ pub struct Spool {
     dropped_since: Option<String>,
     /// When drops were last reported: at most one report per [`REPORT_EVERY`].
     reported: Option<Instant>,
+    /// The newest lines that did not fit, oldest first, with their time and stream.
+    held: VecDeque<(Rc<str>, &'static str, Vec<u8>)>,
+    held_bytes: usize,
+    held_ts: Option<Rc<str>>,
     line: Vec<u8>,
+}
+
+/// Bytes of the newest lines held back while the spool is full.
+pub const KEEP_NEWEST: usize = 64 * 1024;
+/// What a held line costs besides its bytes (bounds their number too).
+const HELD_OVERHEAD: usize = 64;
+
+/// A generous estimate of a line's record (JSON escaping may grow it), with room for a report.
+fn record_estimate(ts: &str, line: &[u8], dropped: u64) -> u64 {
+    line.len() as u64 + ts.len() as u64 + 64 + if dropped > 0 { 128 } else { 0 }
 }
 
 /// Least time between two reports of dropped lines (the count goes on meanwhile).
@@ -64,6 +81,9 @@ impl Spool {
             dropped: 0,
             dropped_since: None,
             reported: None,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            held_ts: None,
             line: Vec::with_capacity(256),
         };
         s.read_offset();
@@ -119,21 +139,62 @@ impl Spool {
         }
     }
 
-    /// Appends one line of the dyno's `stream` (`out`/`err`), or drops and counts it when the
-    /// daemon is too far behind.
-    pub fn line(&mut self, ts: &str, stream: &str, line: &[u8]) {
-        // JSON escaping may grow a line: a generous estimate, checked before encoding.
-        let estimate = line.len() as u64 + ts.len() as u64 + 64;
-        if !self.fits(estimate + if self.dropped > 0 { 128 } else { 0 }) {
+    /// Appends one line of the dyno's `stream` (`out`/`err`). When the daemon is too far
+    /// behind, the line is held back with the newest others (up to [`KEEP_NEWEST`] bytes) and
+    /// older held ones are dropped and counted: after a flood, its last lines (a final message,
+    /// a crash's trace) still reach the log.
+    pub fn line(&mut self, ts: &str, stream: &'static str, line: &[u8]) {
+        if !self.held.is_empty() {
+            self.release();
+        }
+        if self.held.is_empty() && self.fits(record_estimate(ts, line, self.dropped)) {
+            if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+                self.report(ts);
+            }
+            self.write_line(ts, stream, line);
+            return;
+        }
+        let ts = match &self.held_ts {
+            Some(t) if **t == *ts => t.clone(),
+            _ => {
+                let t: Rc<str> = ts.into();
+                self.held_ts = Some(t.clone());
+                t
+            }
+        };
+        self.held_bytes += line.len() + HELD_OVERHEAD;
+        self.held.push_back((ts, stream, line.to_vec()));
+        while self.held_bytes > KEEP_NEWEST && self.held.len() > 1 {
+            let (ts, _, l) = self.held.pop_front().expect("not empty");
+            self.held_bytes -= l.len() + HELD_OVERHEAD;
             self.dropped += 1;
             if self.dropped_since.is_none() {
                 self.dropped_since = Some(ts.to_string());
             }
-            return;
         }
-        if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
-            self.report(ts);
+    }
+
+    /// Whether lines are held back (the shim then calls [`Spool::release`] now and then).
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Writes the held lines that fit now (after the report of the dropped ones).
+    pub fn release(&mut self) {
+        while let Some((ts, _, l)) = self.held.front() {
+            if !self.fits(record_estimate(ts, l, self.dropped)) {
+                return;
+            }
+            let (ts, stream, l) = self.held.pop_front().expect("not empty");
+            self.held_bytes -= l.len() + HELD_OVERHEAD;
+            if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+                self.report(&ts);
+            }
+            self.write_line(&ts, stream, &l);
         }
+    }
+
+    fn write_line(&mut self, ts: &str, stream: &str, line: &[u8]) {
         let rec = OutputLine {
             ts: ts.to_string(),
             stream: stream.to_string(),
@@ -147,12 +208,16 @@ impl Spool {
         let _ = self.w.flush();
     }
 
-    /// At the dyno's end: whatever is still counted as dropped is reported (past the cap if
-    /// need be: one short record).
+    /// At the dyno's end: the count of dropped lines, then the held ones, whatever the cap
+    /// (at most [`KEEP_NEWEST`] bytes more).
     pub fn finish(&mut self, ts: &str) {
         if self.dropped > 0 {
             self.report(ts);
         }
+        while let Some((ts, stream, l)) = self.held.pop_front() {
+            self.write_line(&ts, stream, &l);
+        }
+        self.held_bytes = 0;
         self.flush();
     }
 
