@@ -309,7 +309,7 @@ fn report(s: &Samples, exe: &Path, warmup: usize) {
     let ut = stats(&s.unshare_true);
     let rows = [
         ("dyno (host network): start -> command", &d),
-        ("dyno (own net ns, 2 GB disk): start -> command", &dn),
+        ("dyno (own net ns + 2 GB disk): start -> cmd", &dn),
         (
             "dyno: Runtime::start -> start() returns",
             &stats(&s.dyno_ret),
