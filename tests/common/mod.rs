@@ -214,6 +214,15 @@ impl Env {
             .collect()
     }
 
+    /// Overlay roots of this home's dynos still mounted (one per running dyno; each also has
+    /// its disk mounted below its state dir).
+    pub fn dyno_roots(&self) -> Vec<String> {
+        self.mounts()
+            .into_iter()
+            .filter(|m| m.starts_with("overlay "))
+            .collect()
+    }
+
     /// Cgroup dirs of this instance's dynos, in every hierarchy.
     pub fn cgroups(&self) -> Vec<PathBuf> {
         let mut out = vec![];
