@@ -165,16 +165,17 @@ fn writes_past_the_disk_limit_fail_with_enospc_and_the_host_grows_by_at_most_the
         .dynos("disky")
         .is_empty()));
     env.assert_nothing_left("a one-off with a full disk");
-    assert!(
-        dyno::runtime::disk::loop_devices_under(&env.home).is_empty(),
-        "loop devices left: {:?}",
-        dyno::runtime::disk::loop_devices_under(&env.home)
-    );
+    // The daemon's spares (formatted, mounted) go with it.
+    assert!(!env.all_mounts().is_empty(), "no spare disks mounted");
     env.ok(&["daemon:stop"], None);
     let spares: Vec<_> = std::fs::read_dir(env.home.join("run/disks"))
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(spares.is_empty(), "spare disks left: {spares:?}");
+    assert!(env.all_mounts().is_empty(), "{:?}", env.all_mounts());
+    assert!(wait_until(Duration::from_secs(5), || {
+        dyno::runtime::disk::loop_devices_under(&env.home).is_empty()
+    }));
 }
 
 /// The blocks of every dyno spool of `home` (max over them).

@@ -1,15 +1,16 @@
 //! A dyno's disk limit: its writable overlay layer (`upper`/`work`) lives on an ext4 of
-//! `DYNO_DISK_LIMIT` bytes in a sparse file (`<state-dir>/disk.img`) mounted through a loop
-//! device at `<state-dir>/disk`. Writes past it fail with ENOSPC inside the dyno, and the host
+//! `DYNO_DISK_LIMIT` bytes in a sparse file (`<state-dir>/disk/disk.img`) mounted through a
+//! loop device at `<state-dir>/disk/mnt`. Writes past it fail with ENOSPC inside the dyno, and the host
 //! grows by at most the limit (files deleted in the dyno give their blocks back: the mount
 //! uses `discard`, which punches holes in the image).
 //!
 //! Project quotas are not available on these kernels and a tmpfs upper layer would be charged to
-//! the dyno's memory, hence the loop device. Formatting (~9 ms) stays off the start path: the
-//! daemon keeps a few formatted spares in `run/disks` ([`Pool`]) and moves one into a dyno's
-//! state dir before spawning its shim; the shim attaches it (`LOOP_CONFIGURE` with autoclear,
-//! so the loop device goes away with the last unmount) and mounts it (~8 ms). Spares are
-//! removed when the daemon stops and when it starts.
+//! the dyno's memory, hence the loop device. Formatting (~9 ms) and mounting (~8 ms) stay off
+//! the start path: the daemon keeps a few spares in `run/disks` ([`Pool`]), each a directory
+//! holding the image and its mount point `mnt` (a loop device attached with `LOOP_CONFIGURE`
+//! and autoclear, so it goes away with the last unmount), and renames one to
+//! `<state-dir>/disk` before spawning the dyno's shim (the mount moves with its directory).
+//! Spares are unmounted and removed when the daemon stops and when it starts.
 
 use anyhow::{bail, Context, Result};
 use std::os::fd::AsRawFd;
@@ -19,9 +20,10 @@ use std::sync::{Arc, Mutex};
 
 /// Formatted spares the pool keeps ready.
 const SPARES: usize = 2;
-/// Name of the image in a dyno's state dir, and of its mount point.
-pub const IMAGE: &str = "disk.img";
-pub const MOUNT: &str = "disk";
+/// A dyno's disk in its state dir: a directory holding the image and its mount point.
+pub const DIR: &str = "disk";
+const IMAGE: &str = "disk.img";
+pub const MNT: &str = "mnt";
 
 /// Formatted spare images of one size, refilled in the background.
 #[derive(Clone)]
@@ -52,14 +54,14 @@ impl Pool {
         self.size
     }
 
-    /// Moves a formatted image to `dest` (a spare, or one formatted now if none is ready) and
-    /// starts replacing it.
+    /// Moves a mounted disk to `dest` (a spare, or one made now if none is ready) and starts
+    /// replacing it.
     pub fn take(&self, dest: &Path) -> Result<()> {
         let spare = self.spares.lock().unwrap().pop();
         let r = match spare {
             Some(s) => std::fs::rename(&s, dest)
                 .with_context(|| format!("moving {} to {}", s.display(), dest.display())),
-            None => format(dest, self.size),
+            None => prepare(dest, self.size),
         };
         self.refill();
         r
@@ -77,10 +79,9 @@ impl Pool {
                 while pool.spares.lock().unwrap().len() < SPARES {
                     let path = pool
                         .dir
-                        .join(format!("spare-{:016x}.img", rand::random::<u64>()));
-                    if let Err(e) = format(&path, pool.size) {
-                        tracing::warn!("formatting a spare dyno disk: {e:#}");
-                        let _ = std::fs::remove_file(&path);
+                        .join(format!("spare-{:016x}", rand::random::<u64>()));
+                    if let Err(e) = prepare(&path, pool.size) {
+                        tracing::warn!("preparing a spare dyno disk: {e:#}");
                         break;
                     }
                     pool.spares.lock().unwrap().push(path);
@@ -102,14 +103,39 @@ impl Pool {
 fn clean(dir: &Path) {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
-            let _ = std::fs::remove_file(e.path());
+            remove(&e.path());
         }
+    }
+}
+
+/// Unmounts and removes one disk directory (a spare's, or a dyno's).
+pub fn remove(disk: &Path) {
+    super::host::unmount_all(&disk.join(MNT));
+    let _ = std::fs::remove_dir_all(disk);
+}
+
+/// Makes `dir` a disk of `size` bytes: the image formatted and mounted at `dir/mnt`.
+pub fn prepare(dir: &Path, size: u64) -> Result<()> {
+    std::fs::create_dir(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    let r = format(&dir.join(IMAGE), size).and_then(|()| mount(&dir.join(IMAGE), &dir.join(MNT)));
+    if r.is_err() {
+        remove(dir);
+    }
+    r
+}
+
+/// Whether `disk`'s mount point is mounted (in the shim, before using it).
+pub fn is_mounted(disk: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(disk), std::fs::metadata(disk.join(MNT))) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
     }
 }
 
 /// A sparse file of `size` bytes holding a fresh ext4 (no journal: a dyno's disk does not
 /// outlive it; inode tables initialized lazily, never zeroed: they would cost host blocks).
-pub fn format(path: &Path, size: u64) -> Result<()> {
+fn format(path: &Path, size: u64) -> Result<()> {
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     f.set_len(size)?;
     drop(f);
@@ -159,8 +185,8 @@ struct LoopConfig {
     reserved: [u64; 8],
 }
 
-/// Attaches `image` to a free loop device (autoclear) and mounts it at `target`. In the shim.
-pub fn mount(image: &Path, target: &Path) -> Result<()> {
+/// Attaches `image` to a free loop device (autoclear) and mounts it at `target`.
+fn mount(image: &Path, target: &Path) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -171,16 +171,16 @@ impl Runtime {
         self
     }
 
-    /// Puts the formatted image of the dyno's disk limit into its state dir (a dyno, not a build
+    /// Puts a mounted disk of the dyno's disk limit into its state dir (a dyno, not a build
     /// container: its build dir becomes the slug by a rename, so it is no loop filesystem).
     fn provide_disk(&self, spec: &DynoSpec, state_dir: &Path) -> Result<()> {
         let Some(size) = spec.disk_limit else {
             return Ok(());
         };
-        let dest = state_dir.join(disk::IMAGE);
+        let dest = state_dir.join(disk::DIR);
         match &self.disks {
             Some(p) if p.size() == size => p.take(&dest),
-            _ => disk::format(&dest, size),
+            _ => disk::prepare(&dest, size),
         }
         .context("preparing the dyno's disk")
     }

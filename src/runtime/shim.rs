@@ -261,11 +261,12 @@ impl Shim {
         let t0 = Instant::now();
         let sd = &self.state_dir;
         // The writable layer: on the dyno's own ext4 when it has a disk limit (see disk.rs).
-        let image = sd.join(super::disk::IMAGE);
-        let layer = if self.build.is_none() && self.spec.disk_limit.is_some() && image.exists() {
-            let m = sd.join(super::disk::MOUNT);
-            super::disk::mount(&image, &m).context("mounting the dyno's disk")?;
-            m
+        let layer = if self.build.is_none() && self.spec.disk_limit.is_some() {
+            let disk = sd.join(super::disk::DIR);
+            if !super::disk::is_mounted(&disk) {
+                anyhow::bail!("the dyno's disk {} is not mounted", disk.display());
+            }
+            disk.join(super::disk::MNT)
         } else {
             sd.clone()
         };

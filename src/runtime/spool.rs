@@ -147,8 +147,11 @@ impl Spool {
         if !self.held.is_empty() {
             self.release();
         }
-        if self.held.is_empty() && self.fits(record_estimate(ts, line, self.dropped)) {
-            if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+        if self.held.is_empty()
+            && self.may_report()
+            && self.fits(record_estimate(ts, line, self.dropped))
+        {
+            if self.dropped > 0 {
                 self.report(ts);
             }
             self.write_line(ts, stream, line);
@@ -182,16 +185,22 @@ impl Spool {
     /// Writes the held lines that fit now (after the report of the dropped ones).
     pub fn release(&mut self) {
         while let Some((ts, _, l)) = self.held.front() {
-            if !self.fits(record_estimate(ts, l, self.dropped)) {
+            if !self.may_report() || !self.fits(record_estimate(ts, l, self.dropped)) {
                 return;
             }
             let (ts, stream, l) = self.held.pop_front().expect("not empty");
             self.held_bytes -= l.len() + HELD_OVERHEAD;
-            if self.dropped > 0 && self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            if self.dropped > 0 {
                 self.report(&ts);
             }
             self.write_line(&ts, stream, &l);
         }
+    }
+
+    /// Lines after dropped ones wait for their report, which comes at most once a
+    /// [`REPORT_EVERY`]: the stream always says what it lost before it goes on.
+    fn may_report(&self) -> bool {
+        self.dropped == 0 || self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY)
     }
 
     fn write_line(&mut self, ts: &str, stream: &str, line: &[u8]) {

@@ -203,8 +203,17 @@ impl Env {
         self.ok(&["logs", "-a", app, "-n", "1500"], None)
     }
 
-    /// Mount points of this home still mounted.
+    /// Mount points of this home's dynos still mounted (not the daemon's spare disks).
     pub fn mounts(&self) -> Vec<String> {
+        let spares = self.home.join("run/disks").to_string_lossy().into_owned();
+        self.all_mounts()
+            .into_iter()
+            .filter(|l| !l.contains(&spares))
+            .collect()
+    }
+
+    /// Every mount point of this home, the daemon's spare disks included.
+    pub fn all_mounts(&self) -> Vec<String> {
         let home = self.home.to_string_lossy().into_owned();
         std::fs::read_to_string("/proc/mounts")
             .unwrap()
@@ -252,9 +261,9 @@ impl Env {
         out
     }
 
-    /// Loop devices backed by a file of this home (the dynos' disks).
+    /// Loop devices backed by a file of this home's dynos (not the daemon's spare disks).
     pub fn loop_devices(&self) -> Vec<String> {
-        dyno::runtime::disk::loop_devices_under(&self.home)
+        dyno::runtime::disk::loop_devices_under(&self.home.join("run/dynos"))
     }
 
     /// No process, mount or cgroup of this instance's dynos is left (waits a little for
@@ -288,14 +297,14 @@ impl Drop for Env {
         }
         kill_matching(&self.home.to_string_lossy());
         std::thread::sleep(Duration::from_millis(200));
-        let mut mounts = self.mounts();
+        let mut mounts = self.all_mounts();
         mounts.reverse();
         for m in mounts {
             if let Some(target) = m.split_whitespace().nth(1) {
                 let _ = Command::new("umount").arg("-l").arg(target).status();
             }
         }
-        for dev in self.loop_devices() {
+        for dev in dyno::runtime::disk::loop_devices_under(&self.home) {
             let _ = Command::new("losetup")
                 .args(["-d", &format!("/dev/{dev}")])
                 .status();
