@@ -849,7 +849,7 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
     let deadline = Instant::now() + FINAL_DRAIN;
     loop {
         if d.shutting_down() || Instant::now() >= deadline {
-            offset = skip_backlog(&d, &handle, &entry.app_id, offset);
+            offset = skip_backlog(&d, &handle, &entry.app_id, &entry.name, offset);
         }
         let next = drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
         if next == offset {
@@ -1025,7 +1025,7 @@ const KEEP_TAIL: u64 = 64 * 1024;
 
 /// Skips the unread part of a spool but its last [`KEEP_TAIL`] bytes: the skipped lines are
 /// counted and reported as L10. Returns the new offset (the start of a line).
-fn skip_backlog(d: &Daemon, handle: &DynoHandle, app_id: &str, offset: u64) -> u64 {
+fn skip_backlog(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offset: u64) -> u64 {
     let path = Runtime::output_path(handle);
     let Ok(f) = std::fs::File::open(&path) else {
         return offset;
@@ -1067,11 +1067,20 @@ fn skip_backlog(d: &Daemon, handle: &DynoHandle, app_id: &str, offset: u64) -> u
         }
     }
     if let Some(app) = app_name(d, app_id) {
-        d.logs.push(&app, crate::logs::l10(lines, &since));
+        d.logs.push(&app, dyno_l10(name, lines, &since));
     }
     let _ = std::fs::write(handle.state_dir.join("daemon.offset"), pos.to_string());
     pos
 }
+/// Heroku's L10 for lines a dyno's spool lost, under the dyno's name (`heroku[web.1]: Error
+/// L10 …`), so `logs --ps web` shows it too.
+fn dyno_l10(dyno: &str, dropped: u64, since: &str) -> LogLine {
+    LogLine {
+        dyno: dyno.to_string(),
+        ..crate::logs::l10(dropped, since)
+    }
+}
+
 /// Longest spool record there is (a line of MAX_LINE bytes, all escaped, and its fields).
 const MAX_RECORD: u64 = 6 * crate::logs::MAX_LINE as u64 + 256;
 
@@ -1111,7 +1120,7 @@ fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offse
                     let since = chrono::DateTime::parse_from_rfc3339(&l.line)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
                         .unwrap_or(l.line);
-                    d.logs.push(app, crate::logs::l10(l.dropped, &since));
+                    d.logs.push(app, dyno_l10(name, l.dropped, &since));
                 } else {
                     d.logs.push(
                         app,
