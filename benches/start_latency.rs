@@ -1,8 +1,9 @@
 //! Dyno start latency, as root: `scripts/bench-start.sh` (or, with a fresh release binary,
 //! `cargo bench --bench start_latency`).
 //!
-//! Measures, for a dyno on the host network and one in its own network namespace (interleaved),
-//! the time from [`Runtime::start`] (what the daemon does on "start this dyno") to the
+//! Measures, for a dyno on the host network and one in its own network namespace with the
+//! default disk limit (a loop-backed ext4 from the spare pool; both have the syscall filter),
+//! interleaved, the time from [`Runtime::start`] (what the daemon does on "start this dyno") to the
 //! Procfile command running inside the container, read back from the dyno's output spool where
 //! the command printed `date +%s%N`. The command also prints a variable exported by the slug's
 //! `.profile.d/x.sh`, proving the full init path ran. Side by side (interleaved, same run):
@@ -26,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TARGET_MS: f64 = 30.0;
+/// The daemon's default `DYNO_DISK_LIMIT` (2048 MB), given to the namespaced variant.
+const DISK_LIMIT: u64 = 2048 << 20;
 const PROFILE_VALUE: &str = "sourced-from-profile-d";
 const UNSHARE_ARGS: &[&str] = &["--fork", "--pid", "--mount", "--uts", "--ipc"];
 /// How long one dyno may take from start to fully cleaned up before it is stopped.
@@ -124,6 +127,7 @@ impl Bench {
             stop_timeout_secs: 1,
             version: "bench".into(),
             network: None,
+            disk_limit: None,
         }
     }
 
@@ -131,7 +135,10 @@ impl Bench {
     /// Returns (start→command ms, start→`start()` returned ms).
     async fn one_dyno(&self, net: bool) -> Result<(f64, f64)> {
         let rt = if net { &self.rt_net } else { &self.rt };
-        let spec = self.spec();
+        let mut spec = self.spec();
+        if net {
+            spec.disk_limit = Some(DISK_LIMIT);
+        }
         let t0 = now_ns();
         let h = rt.start(spec).await.context("Runtime::start")?;
         let t_ret = now_ns();
@@ -302,7 +309,7 @@ fn report(s: &Samples, exe: &Path, warmup: usize) {
     let ut = stats(&s.unshare_true);
     let rows = [
         ("dyno (host network): start -> command", &d),
-        ("dyno (own network ns): start -> command", &dn),
+        ("dyno (own net ns + 2 GB disk): start -> cmd", &dn),
         (
             "dyno: Runtime::start -> start() returns",
             &stats(&s.dyno_ret),
@@ -334,11 +341,11 @@ fn report(s: &Samples, exe: &Path, warmup: usize) {
     );
     let verdict = |x: f64| if x <= TARGET_MS { "met" } else { "NOT met" };
     println!(
-        "the network namespace adds {:.2} ms (median)",
+        "the network namespace and the disk limit add {:.2} ms (median)",
         dn.median - d.median
     );
     println!(
-        "target {TARGET_MS:.0} ms start -> command, network included: median {:.2} ms {}, p90 {:.2} ms {}",
+        "target {TARGET_MS:.0} ms start -> command, network and disk included: median {:.2} ms {}, p90 {:.2} ms {}",
         dn.median,
         verdict(dn.median),
         dn.p90,
@@ -368,7 +375,10 @@ fn main() -> Result<()> {
     let network = net::Network::setup(&paths, base, Some(router.local_addr()?.port()))?;
     let rt_net = Runtime::new(&paths)?
         .with_exe(exe.clone())
-        .with_network(network);
+        .with_network(network)
+        .with_disks(dyno::runtime::disk::Pool::new(&paths.disks(), DISK_LIMIT)?);
+    // The pool formats its first spares in the background: not part of any start.
+    std::thread::sleep(Duration::from_millis(500));
     let slug = fake_slug(&paths)?;
     let bench = Arc::new(Bench {
         rt,
@@ -395,6 +405,9 @@ fn main() -> Result<()> {
             }
         };
         bench.cleanup().await;
+        if let Some(p) = &bench.rt_net.disks {
+            p.clean();
+        }
         if let Some(n) = &bench.rt_net.net {
             if let Err(e) = n.teardown() {
                 eprintln!("removing the bench's network: {e:#}");

@@ -12,6 +12,8 @@ apt_packages=(
   golang-go                    # the stack's Go (the go buildpack)
   tmux                         # tests/dash.rs drives `dyno dash` in a real terminal
   nftables iproute2            # dyno networking: the firewall table of a home's bridge; tests use `ip netns`
+  libseccomp-dev               # libcontainer's libseccomp feature: the dynos' and builds' syscall filter
+  e2fsprogs                    # mkfs.ext4: each dyno's writable layer on a loop-backed ext4 of DYNO_DISK_LIMIT
 )
 # The stack's Node.js: Debian's nodejs and npm, unless the machine already has a node and npm
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).

@@ -22,6 +22,8 @@ pub const HISTORY: usize = 1500;
 pub const ROTATE_AT: usize = 2000;
 /// Heroku splits longer lines.
 pub const MAX_LINE: usize = 10_000;
+/// Lines the history writer may be behind; past it, lines are not written to disk.
+const DISK_QUEUE: usize = 16_384;
 /// Lines a tail or drain may be behind before it loses some (L10).
 pub const BUFFER: usize = 16_384;
 
@@ -122,14 +124,14 @@ enum DiskMsg {
 pub struct Logs {
     apps: Mutex<HashMap<String, AppLog>>,
     /// Where history is kept, and the writer thread's queue; `None` keeps it in memory only.
-    disk: Option<(PathBuf, mpsc::Sender<DiskMsg>)>,
+    disk: Option<(PathBuf, mpsc::SyncSender<DiskMsg>)>,
 }
 
 impl Logs {
     /// A log stream whose history is kept in `dir` (made if missing) across restarts.
     pub fn with_dir(dir: &Path) -> std::io::Result<Logs> {
         std::fs::create_dir_all(dir)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(DISK_QUEUE);
         let d = dir.to_path_buf();
         std::thread::Builder::new()
             .name("log-history".into())
@@ -200,7 +202,9 @@ impl Logs {
                     }
                     None => line.clone(),
                 };
-                let _ = tx.send(DiskMsg::Line(a.name.clone(), copy));
+                // A full queue (the disk is slower than the stream): the line is in memory and
+                // broadcast, only its copy on disk is skipped. The daemon's memory stays bounded.
+                let _ = tx.try_send(DiskMsg::Line(a.name.clone(), copy));
             }
             // Nobody listening (checked under the lock `subscribe` takes): no copy to send.
             if a.tx.receiver_count() == 0 {

@@ -84,6 +84,10 @@ impl Paths {
     pub fn build_containers(&self) -> PathBuf {
         self.home.join("run").join("builds")
     }
+    /// Formatted spare disk images for the dynos' writable layers (`runtime::disk`).
+    pub fn disks(&self) -> PathBuf {
+        self.home.join("run").join("disks")
+    }
     /// The apps' bare git repositories (`<app>.git`), the targets of `git push dyno main`.
     pub fn repos(&self) -> PathBuf {
         self.home.join("repos")

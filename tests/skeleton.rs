@@ -455,7 +455,13 @@ fn teardown_leaves_nothing_behind() {
     env.ok(&["up"], Some(&dir));
     env.ok(&["ps:scale", "web=2"], Some(&dir));
     env.wait_dynos_up("hello", &["web.1", "web.2"]);
-    assert_eq!(env.mounts().len(), 2);
+    assert_eq!(env.dyno_roots().len(), 2, "{:?}", env.mounts());
+    assert_eq!(
+        env.mounts().len(),
+        4,
+        "an overlay and a disk each: {:?}",
+        env.mounts()
+    );
     env.ok(&["apps:destroy", "hello", "--confirm", "hello"], None);
     env.assert_nothing_left("apps:destroy");
 
@@ -536,7 +542,8 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
     for cg in old_cgroups {
         assert!(!cg.exists(), "{} is left", cg.display());
     }
-    assert_eq!(env.mounts().len(), 1, "{:?}", env.mounts());
+    assert_eq!(env.dyno_roots().len(), 1, "{:?}", env.mounts());
+    assert_eq!(env.mounts().len(), 2, "{:?}", env.mounts());
     assert_eq!(env.get("hello", "/").0, 200);
 }
 

@@ -4,6 +4,7 @@
 //! step's output; this module tails it while the step runs.
 
 use crate::paths::Paths;
+use crate::runtime::spool::DROPPED_STREAM;
 use crate::runtime::{BindMount, BuildSpec, DynoSpec, OutputLine, Runtime};
 use anyhow::Result;
 use std::io::{BufRead, Seek, SeekFrom};
@@ -90,6 +91,7 @@ pub async fn run(
         stop_timeout_secs: 2,
         version: crate::api::VERSION.to_string(),
         network: None,
+        disk_limit: None,
     };
     let handle = runtime
         .start_build(
@@ -145,10 +147,20 @@ fn drain(spool: &Path, offset: u64, f: &mut impl FnMut(&OutputLine)) -> u64 {
             Ok(_) if !buf.ends_with('\n') => break, // still being written
             Ok(n) => {
                 pos += n as u64;
-                if let Ok(l) = serde_json::from_str::<OutputLine>(&buf) {
+                if let Ok(mut l) = serde_json::from_str::<OutputLine>(&buf) {
+                    if l.stream == DROPPED_STREAM {
+                        l.stream = "err".into();
+                        l.line = format!("({} lines of output dropped)", l.dropped);
+                    }
                     f(&l);
                 }
             }
+        }
+    }
+    if pos != offset {
+        // The shim's spool is bounded by what we have not read yet: tell it.
+        if let Some(dir) = spool.parent() {
+            let _ = std::fs::write(dir.join("daemon.offset"), pos.to_string());
         }
     }
     pos

@@ -10,28 +10,23 @@
 //! phase's `release.N`) live in the same table but are never part of the formation: reconcile
 //! leaves them alone and their exit is no crash.
 
-use super::Daemon;
+use super::{launch, Daemon};
 use crate::api;
 use crate::logs::LogLine;
 use crate::router::{AppRoute, Backend};
-use crate::runtime::{DynoHandle, DynoSpec, OutputLine, Runtime};
+use crate::runtime::spool::DROPPED_STREAM;
+use crate::runtime::{DynoHandle, OutputLine, Runtime};
 use crate::store::{ReleaseRow, SlugRow};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// A dyno's default memory quota (`Settings::memory_quota`); the cgroup's hard limit is twice it
-/// (Heroku's R15 line).
-pub const MEMORY_QUOTA: u64 = 512 * 1024 * 1024;
 /// Marks a one-off dyno's state dir, so a restarted daemon re-adopts it as one.
 const ONE_OFF_MARKER: &str = "one-off";
-pub const PIDS_LIMIT: i64 = 256;
-/// Below the daemon's (and so the router's) default 1024, so a busy dyno cannot starve it.
-pub const CPU_SHARES: u64 = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DynoState {
@@ -419,50 +414,20 @@ pub(super) async fn launch(
     extra_env: &[(String, String)],
 ) -> Result<(DynoEntry, Option<watch::Receiver<Option<OneOffExit>>>)> {
     let one_off = is_one_off_type(ptype);
-    let sum = slug.checksum.trim_start_matches("SHA256:");
-    let slug_dir = crate::build::unpack_slug(&d.paths.slugs(), sum)
-        .with_context(|| format!("slug {sum} is missing"))?;
-    let rand: u16 = rand::random();
-    let n = name.rsplit('.').next().unwrap_or("0");
-    let id = format!(
-        "d{}-{}-{}-{}-{:04x}",
-        d.paths.instance, app_name, ptype, n, rand
-    );
-
-    let mut env: Vec<(String, String)> = release.config.clone();
-    let mut set = |k: &str, v: String| {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v));
-    };
-    set("HOME", "/app".into());
-    set("PATH", "/app/bin:/usr/local/bin:/usr/bin:/bin".into());
-    set("DYNO", name.to_string());
-    set("HEROKU_APP_ID", release.app_id.clone());
-    set("HEROKU_APP_NAME", app_name.to_string());
-    set("HEROKU_RELEASE_VERSION", format!("v{}", release.version));
-    if let Some(c) = &slug.source_version {
-        set("HEROKU_SLUG_COMMIT", c.clone());
-    }
-    if let Some(p) = port {
-        set("PORT", p.to_string());
-    }
-    for (k, v) in extra_env {
-        set(k, v.clone());
-    }
-    let spec = DynoSpec {
-        id: id.clone(),
-        app: app_name.to_string(),
-        name: name.to_string(),
-        command: command.to_string(),
-        env,
-        slug_dir,
-        memory_limit: 2 * d.settings.memory_quota,
-        pids_limit: PIDS_LIMIT,
-        cpu_shares: CPU_SHARES,
-        stop_timeout_secs: d.settings.stop_timeout.as_secs(),
-        version: api::VERSION.to_string(),
-        network: None,
-    };
+    let spec = launch::dyno_spec(
+        d,
+        &launch::Launch {
+            app_name,
+            release,
+            slug,
+            ptype,
+            name,
+            command,
+            port,
+            extra_env,
+        },
+    )?;
+    let id = spec.id.clone();
     d.logs.platform(
         app_name,
         name,
@@ -877,14 +842,21 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(offset);
+    // Bounded: the exit is logged and shown within a second whatever the backlog; what is
+    // still unread after FINAL_DRAIN is skipped (counted, L10) but for the last lines.
+    let deadline = Instant::now() + FINAL_DRAIN;
     loop {
+        if d.shutting_down() || Instant::now() >= deadline {
+            offset = skip_backlog(&d, &handle, &entry.app_id, &entry.name, offset);
+        }
         let next = drain_output(&d, &handle, &entry.app_id, &entry.name, offset);
         if next == offset {
             break;
         }
         offset = next;
     }
-    let output = if entry.one_off {
+    // The release phase's output is kept (`releases:output`); a `run.N`'s is in the stream.
+    let output = if entry.process_type == "release" {
         read_output(&handle)
     } else {
         String::new()
@@ -900,15 +872,8 @@ async fn watch(d: Arc<Daemon>, id: String, offset: u64) {
     };
     let app = app_name(&d, &entry.app_id);
     if let Some(app) = &app {
-        if matches!(&result, Ok(x) if x.oom_killed) {
-            d.logs
-                .platform(app, &entry.name, "Error R15 (Memory quota vastly exceeded)");
-        }
-        d.logs.platform(
-            app,
-            &entry.name,
-            format!("Process exited with status {status}"),
-        );
+        let oom = matches!(&result, Ok(x) if x.oom_killed);
+        launch::log_exit(&d, app, &entry.name, status, oom);
     }
     if entry.one_off {
         if let Some(app) = &app {
@@ -973,7 +938,11 @@ async fn run_until_exit(
     loop {
         tokio::select! {
             r = exit.as_mut() => return r,
-            _ = mem.tick() => check_memory(d, entry, handle),
+            _ = mem.tick() => {
+                if let Some(app) = app_name(d, &entry.app_id) {
+                    launch::check_memory(d, &app, &entry.name, handle);
+                }
+            }
             _ = sleep_until_opt(cycle_at), if !cycled => {
                 cycled = true;
                 let current = d.manager.dynos.lock().unwrap().get(id).cloned();
@@ -997,30 +966,6 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     }
 }
 
-/// Heroku's R14: above the quota the dyno keeps running (and may swap); the log says so.
-fn check_memory(d: &Daemon, entry: &DynoEntry, handle: &DynoHandle) {
-    let Ok(stats) = d.runtime.stats(handle) else {
-        return;
-    };
-    let quota = d.settings.memory_quota;
-    if stats.memory_bytes <= quota {
-        return;
-    }
-    if let Some(app) = app_name(d, &entry.app_id) {
-        d.logs.platform(
-            &app,
-            &entry.name,
-            format!(
-                "Process running mem={}M({:.1}%)",
-                stats.memory_bytes / (1024 * 1024),
-                stats.memory_bytes as f64 * 100.0 / quota as f64
-            ),
-        );
-        d.logs
-            .platform(&app, &entry.name, "Error R14 (Memory quota exceeded)");
-    }
-}
-
 /// Follows the dyno's output spool into the app's log stream.
 async fn tail_output(
     d: Arc<Daemon>,
@@ -1041,12 +986,25 @@ async fn tail_output(
     }
 }
 
-/// Everything a dyno wrote, as text (for the release phase's `releases:output`).
+/// Everything a dyno wrote (its last [`OUTPUT_KEPT`] bytes of spool), as text (for the release
+/// phase's `releases:output`).
 fn read_output(handle: &DynoHandle) -> String {
-    let text = std::fs::read_to_string(Runtime::output_path(handle)).unwrap_or_default();
+    let mut bytes = vec![];
+    if let Ok(mut f) = std::fs::File::open(Runtime::output_path(handle)) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if f.seek(SeekFrom::Start(len.saturating_sub(OUTPUT_KEPT)))
+            .is_ok()
+        {
+            let _ = f.take(OUTPUT_KEPT).read_to_end(&mut bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let mut out = String::new();
     for l in text.lines() {
         if let Ok(l) = serde_json::from_str::<OutputLine>(l) {
+            if l.stream == DROPPED_STREAM {
+                continue;
+            }
             out.push_str(&l.line);
             out.push('\n');
         }
@@ -1054,8 +1012,75 @@ fn read_output(handle: &DynoHandle) -> String {
     out
 }
 
+/// Spool bytes read back as a release phase's output.
+const OUTPUT_KEPT: u64 = 1 << 20;
 /// Lines taken from a spool per pass, so that tails and drains get to run between passes.
 const DRAIN_BATCH: usize = 2000;
+/// How long the spool of a dyno that ended is still read before its exit is logged.
+const FINAL_DRAIN: Duration = Duration::from_millis(200);
+/// Bytes of a backlog still read when the rest is skipped ([`skip_backlog`]).
+const KEEP_TAIL: u64 = 64 * 1024;
+
+/// Skips the unread part of a spool but its last [`KEEP_TAIL`] bytes: the skipped lines are
+/// counted and reported as L10. Returns the new offset (the start of a line).
+fn skip_backlog(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offset: u64) -> u64 {
+    let path = Runtime::output_path(handle);
+    let Ok(f) = std::fs::File::open(&path) else {
+        return offset;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len <= offset + KEEP_TAIL {
+        return offset;
+    }
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    if r.seek(SeekFrom::Start(offset)).is_err() {
+        return offset;
+    }
+    let mut first = String::new();
+    let _ = (&mut r).take(MAX_RECORD).read_line(&mut first);
+    let since = serde_json::from_str::<OutputLine>(&first)
+        .ok()
+        .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.ts).ok())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+        .unwrap_or_default();
+    let mut pos = offset + first.len() as u64;
+    let mut lines: u64 = 1;
+    let stop = len - KEEP_TAIL;
+    // Whole lines up to `stop`, then the one `stop` falls in.
+    while pos < stop {
+        let Ok(buf) = r.fill_buf() else { break };
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min((stop - pos) as usize);
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        r.consume(n);
+        pos += n as u64;
+    }
+    let mut rest = vec![];
+    if let Ok(n) = (&mut r).take(MAX_RECORD).read_until(b'\n', &mut rest) {
+        pos += n as u64;
+        if rest.ends_with(b"\n") {
+            lines += 1;
+        }
+    }
+    if let Some(app) = app_name(d, app_id) {
+        d.logs.push(&app, dyno_l10(name, lines, &since));
+    }
+    let _ = std::fs::write(handle.state_dir.join("daemon.offset"), pos.to_string());
+    pos
+}
+/// Heroku's L10 for lines a dyno's spool lost, under the dyno's name (`heroku[web.1]: Error
+/// L10 …`), so `logs --ps web` shows it too.
+fn dyno_l10(dyno: &str, dropped: u64, since: &str) -> LogLine {
+    LogLine {
+        dyno: dyno.to_string(),
+        ..crate::logs::l10(dropped, since)
+    }
+}
+
+/// Longest spool record there is (a line of MAX_LINE bytes, all escaped, and its fields).
+const MAX_RECORD: u64 = 6 * crate::logs::MAX_LINE as u64 + 256;
 
 /// Reads the spool from `offset`, pushes whole lines to the log, returns the new offset (also
 /// kept in the state dir so a restarted daemon neither loses nor repeats lines).
@@ -1085,7 +1110,16 @@ fn drain_output(d: &Daemon, handle: &DynoHandle, app_id: &str, name: &str, offse
             }
             Ok(n) => {
                 pos += n as u64;
-                if let (Some(app), Ok(l)) = (&app, serde_json::from_str::<OutputLine>(&buf)) {
+                let Ok(l) = serde_json::from_str::<OutputLine>(&buf) else {
+                    continue;
+                };
+                let Some(app) = &app else { continue };
+                if l.stream == DROPPED_STREAM {
+                    let since = chrono::DateTime::parse_from_rfc3339(&l.line)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+                        .unwrap_or(l.line);
+                    d.logs.push(app, dyno_l10(name, l.dropped, &since));
+                } else {
                     d.logs.push(
                         app,
                         LogLine {

@@ -10,6 +10,7 @@ pub mod api_server;
 pub mod deploy;
 pub mod home;
 pub mod idle;
+pub mod launch;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
@@ -48,6 +49,9 @@ pub struct Settings {
     pub crash_reset: Duration,
     /// `DYNO_MEMORY_QUOTA` MB: R14 above it, the cgroup's hard limit (R15) at twice it (512).
     pub memory_quota: u64,
+    /// `DYNO_DISK_LIMIT` MB: the size of the ext4 each dyno's writable layer lives on (2048);
+    /// `0`: no limit (the layer is a directory on DYNO_HOME's filesystem).
+    pub disk_limit: Option<u64>,
     /// `DYNO_MEMORY_INTERVAL` seconds between memory checks of a dyno (20).
     pub memory_interval: Duration,
     /// `DYNO_CYCLE` seconds between daily restarts of a dyno, plus up to 15 % jitter (Heroku:
@@ -136,6 +140,15 @@ impl Settings {
                 .unwrap_or(512)
                 * 1024
                 * 1024,
+            disk_limit: Some(
+                std::env::var("DYNO_DISK_LIMIT")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(2048)
+                    * 1024
+                    * 1024,
+            )
+            .filter(|b| *b > 0),
             memory_interval: fsecs("DYNO_MEMORY_INTERVAL", 20.0).max(Duration::from_millis(100)),
             cycle: Some(fsecs("DYNO_CYCLE", 86400.0)).filter(|d| !d.is_zero()),
             https_addr: match std::env::var("DYNO_HTTPS_ADDR") {
@@ -323,6 +336,11 @@ async fn run() -> Result<()> {
         tracing::info!(bridge = %net.bridge, subnet = %net.subnet, "dyno network");
         runtime = runtime.with_network(net);
     }
+    if let Some(size) = settings.disk_limit {
+        let pool = crate::runtime::disk::Pool::new(&paths.disks(), size)
+            .context("preparing the dynos' disks")?;
+        runtime = runtime.with_disks(pool);
+    }
     let builder = Builder::new(paths.clone(), crate::build::find_buildpacks()?);
     // Builds never outlive their daemon: what a previous one left is cleaned up and failed.
     runtime.clean_builds();
@@ -456,6 +474,9 @@ async fn run() -> Result<()> {
     let keep = d.keep_dynos.load(Ordering::SeqCst);
     tracing::info!(keep_dynos = keep, "stopping");
     d.runtime.clean_builds();
+    if let Some(pool) = &d.runtime.disks {
+        pool.clean();
+    }
     if !keep {
         stop_all(&d).await;
         addons::stop_all(&d).await;

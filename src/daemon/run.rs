@@ -10,7 +10,7 @@
 use super::Daemon;
 use crate::api;
 use crate::attach::Frame;
-use crate::runtime::{set_nonblocking, AttachOptions, DynoHandle, DynoSpec, DynoStdio, Runtime};
+use crate::runtime::{set_nonblocking, AttachOptions, DynoHandle, DynoStdio, Runtime};
 use crate::store::AppRow;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -160,10 +160,6 @@ pub async fn create(
         Some(id) => d.store.slug(id)?.ok_or_else(no_release)?,
         None => return Err(no_release()),
     };
-    let sum = slug.checksum.trim_start_matches("SHA256:");
-    let slug_dir = crate::build::unpack_slug(&d.paths.slugs(), sum)
-        .map_err(|e| anyhow::anyhow!("slug {sum} is missing: {e:#}"))?;
-
     let tty = !req.force_no_tty.unwrap_or(false);
     let mut extra = req.env.unwrap_or_default();
     // Heroku's CLI sends the terminal's size as COLUMNS/LINES: the pty's first size. Left in the
@@ -177,45 +173,21 @@ pub async fn create(
     }
 
     let name = free_name(d, &app.id);
-    let rand: u16 = rand::random();
-    let id = format!(
-        "d{}-{}-{}-{:04x}",
-        d.paths.instance,
-        app.name,
-        name.replace('.', "-"),
-        rand
-    );
-    let mut env: Vec<(String, String)> = release.config.clone();
-    let mut set = |k: &str, v: String| {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v));
-    };
-    set("HOME", "/app".into());
-    set("PATH", "/app/bin:/usr/local/bin:/usr/bin:/bin".into());
-    set("DYNO", name.clone());
-    set("HEROKU_APP_ID", app.id.clone());
-    set("HEROKU_APP_NAME", app.name.clone());
-    set("HEROKU_RELEASE_VERSION", format!("v{}", release.version));
-    if let Some(c) = &slug.source_version {
-        set("HEROKU_SLUG_COMMIT", c.clone());
-    }
-    for (k, v) in extra {
-        set(&k, v.replace('\0', ""));
-    }
-    let spec = DynoSpec {
-        id: id.clone(),
-        app: app.name.clone(),
-        name: name.clone(),
-        command: req.command.clone(),
-        env,
-        slug_dir,
-        memory_limit: 2 * super::manager::MEMORY_QUOTA,
-        pids_limit: super::manager::PIDS_LIMIT,
-        cpu_shares: super::manager::CPU_SHARES,
-        stop_timeout_secs: d.settings.stop_timeout.as_secs(),
-        version: api::VERSION.to_string(),
-        network: None,
-    };
+    let extra: Vec<(String, String)> = extra.into_iter().collect();
+    let spec = super::launch::dyno_spec(
+        d,
+        &super::launch::Launch {
+            app_name: &app.name,
+            release: &release,
+            slug: &slug,
+            ptype: "run",
+            name: &name,
+            command: &req.command,
+            port: None,
+            extra_env: &extra,
+        },
+    )?;
+    let id = spec.id.clone();
     d.logs.platform(
         &app.name,
         &name,
@@ -306,11 +278,17 @@ async fn watch_dyno(
     exit_tx: watch::Sender<Option<i32>>,
 ) {
     let _router_port = d.serve_router_port(&handle);
-    let status = match d.runtime.wait(&handle).await {
-        Ok(x) => x.status,
+    let (app_id, name) = match d.runs.dynos.lock().unwrap().get(&id) {
+        Some(e) => (e.app_id.clone(), e.name.clone()),
+        None => (String::new(), String::new()),
+    };
+    let app_name = || d.store.app(&app_id).ok().flatten().map(|a| a.name);
+    let exit = super::launch::watch_memory(&d, app_name, &name, &handle, d.runtime.wait(&handle));
+    let (status, oom_killed) = match exit.await {
+        Ok(x) => (x.status, x.oom_killed),
         Err(e) => {
             tracing::warn!(dyno = %id, "wait: {e:#}");
-            crate::runtime::SHIM_LOST_STATUS
+            (crate::runtime::SHIM_LOST_STATUS, false)
         }
     };
     let _ = d.runtime.forget(&handle);
@@ -318,11 +296,7 @@ async fn watch_dyno(
     let _ = exit_tx.send(Some(status));
     if let Some(e) = gone {
         if let Some(app) = d.store.app(&e.app_id).ok().flatten() {
-            d.logs.platform(
-                &app.name,
-                &e.name,
-                format!("Process exited with status {status}"),
-            );
+            super::launch::log_exit(&d, &app.name, &e.name, status, oom_killed);
             d.logs
                 .platform(&app.name, &e.name, "State changed from up to complete");
         }

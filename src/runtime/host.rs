@@ -282,6 +282,8 @@ pub(crate) fn clean_dyno(
     }
     let rel = format!("{}/{}", paths.cgroup_parent(), id);
     kill_cgroup(&rel, Duration::from_secs(2));
+    // The overlay root first: it holds the dyno's disk busy.
+    unmount_all(&state_dir.join("rootfs"));
     for mp in mounts_under(state_dir) {
         unmount_all(&mp);
     }
@@ -295,7 +297,7 @@ pub(crate) fn clean_dyno(
     if remove_state_dir {
         let _ = std::fs::remove_dir_all(state_dir);
     } else {
-        for d in ["rootfs", "upper", "work", "bundle"] {
+        for d in ["rootfs", "upper", "work", "bundle", super::disk::DIR] {
             let _ = std::fs::remove_dir_all(state_dir.join(d));
         }
     }

@@ -8,11 +8,14 @@
 //! and cleans up after it. Shims outlive daemon restarts; a new daemon re-adopts them.
 //!
 
+pub mod disk;
 mod host;
 mod init;
 pub mod net;
 mod netlink;
+mod seccomp;
 mod shim;
+pub mod spool;
 mod stack;
 mod stdio;
 #[cfg(test)]
@@ -65,6 +68,11 @@ pub struct DynoSpec {
     /// dyno networking, and `DYNO_NETWORK=host`).
     #[serde(default)]
     pub network: Option<net::DynoNet>,
+    /// Size in bytes of the loop-backed ext4 the dyno's writable layer lives on
+    /// (`DYNO_DISK_LIMIT`, see `disk.rs`); `None`: the upper layer is a directory on the host's
+    /// filesystem (build containers, dynos of versions before the limit, `DYNO_DISK_LIMIT=0`).
+    #[serde(default)]
+    pub disk_limit: Option<u64>,
 }
 
 impl DynoSpec {
@@ -125,6 +133,8 @@ pub struct Runtime {
     pub exe: PathBuf,
     /// This home's dyno network; `None`: dynos share the host's network.
     pub net: Option<net::Network>,
+    /// Spare disk images for the dynos' writable layers (see `disk.rs`).
+    pub disks: Option<disk::Pool>,
 }
 
 /// How long [`Runtime::start`] waits for the shim's `started`/`error` line.
@@ -145,6 +155,7 @@ impl Runtime {
             // daemon's shims and inits are always of its own version.
             exe: PathBuf::from("/proc/self/exe"),
             net: None,
+            disks: None,
         })
     }
 
@@ -152,6 +163,26 @@ impl Runtime {
     pub fn with_network(mut self, net: net::Network) -> Self {
         self.net = Some(net);
         self
+    }
+
+    /// Takes the dynos' disk images from `pool` (else each one is formatted when it starts).
+    pub fn with_disks(mut self, pool: disk::Pool) -> Self {
+        self.disks = Some(pool);
+        self
+    }
+
+    /// Puts a mounted disk of the dyno's disk limit into its state dir (a dyno, not a build
+    /// container: its build dir becomes the slug by a rename, so it is no loop filesystem).
+    fn provide_disk(&self, spec: &DynoSpec, state_dir: &Path) -> Result<()> {
+        let Some(size) = spec.disk_limit else {
+            return Ok(());
+        };
+        let dest = state_dir.join(disk::DIR);
+        match &self.disks {
+            Some(p) if p.size() == size => p.take(&dest),
+            _ => disk::prepare(&dest, size),
+        }
+        .context("preparing the dyno's disk")
     }
 
     /// Opens `port` on [`Runtime::services_addr`] to every dyno (a platform service).
@@ -240,8 +271,17 @@ impl Runtime {
         std::fs::create_dir_all(root)?;
         std::fs::create_dir(&state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-        if let Some(b) = &build {
-            host::write_atomic(&state_dir.join("build.json"), &serde_json::to_vec(b)?)?;
+        let prepared = match &build {
+            Some(b) => {
+                spec.disk_limit = None;
+                host::write_atomic(&state_dir.join("build.json"), &serde_json::to_vec(b)?)
+                    .map_err(anyhow::Error::from)
+            }
+            None => self.provide_disk(&spec, &state_dir),
+        };
+        if let Err(e) = prepared {
+            host::clean_dyno(&self.paths, &state_dir, &spec.id, true);
+            return Err(e);
         }
         match self.spawn_shim(&spec, &state_dir, None).await {
             Ok(h) => Ok(h),
@@ -267,14 +307,17 @@ impl Runtime {
         std::fs::create_dir_all(self.paths.dynos())?;
         std::fs::create_dir(&state_dir)
             .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-        let spawned =
-            match host::write_atomic(&state_dir.join("attach.json"), &serde_json::to_vec(&opts)?) {
-                Ok(()) => {
-                    self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
-                        .await
-                }
-                Err(e) => Err(e.into()),
-            };
+        let prepared =
+            host::write_atomic(&state_dir.join("attach.json"), &serde_json::to_vec(&opts)?)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| self.provide_disk(&spec, &state_dir));
+        let spawned = match prepared {
+            Ok(()) => {
+                self.spawn_shim(&spec, &state_dir, Some(OwnedFd::from(theirs)))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {
@@ -627,7 +670,15 @@ pub struct DynoStats {
 pub struct OutputLine {
     /// RFC 3339 with microseconds, when the shim read the line.
     pub ts: String,
-    /// `out` or `err`.
+    /// `out` or `err`; [`spool::DROPPED_STREAM`] for the report of lines the spool dropped
+    /// (`line` is then the time of the first one).
     pub stream: String,
     pub line: String,
+    /// How many lines were dropped (a `dropped` record).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -10,9 +10,10 @@
 //! [`SETUP_FAILED_STATUS`] and exits 1.
 
 use super::host;
+use super::spool::Spool;
 use super::stack::{ETC_DIRS, ETC_FILES, USR_LINKS};
 use super::stdio::{self, AttachOptions};
-use super::{BuildSpec, DynoExit, DynoHandle, DynoSpec, OutputLine, DYNO_GID, DYNO_UID};
+use super::{BuildSpec, DynoExit, DynoHandle, DynoSpec, DYNO_GID, DYNO_UID};
 use crate::paths::Paths;
 use anyhow::{anyhow, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
@@ -262,7 +263,17 @@ impl Shim {
     fn setup(&mut self) -> Result<(i32, Vec<Stream>)> {
         let t0 = Instant::now();
         let sd = &self.state_dir;
-        let (upper, work, bundle) = (sd.join("upper"), sd.join("work"), sd.join("bundle"));
+        // The writable layer: on the dyno's own ext4 when it has a disk limit (see disk.rs).
+        let layer = if self.build.is_none() && self.spec.disk_limit.is_some() {
+            let disk = sd.join(super::disk::DIR);
+            if !super::disk::is_mounted(&disk) {
+                anyhow::bail!("the dyno's disk {} is not mounted", disk.display());
+            }
+            disk.join(super::disk::MNT)
+        } else {
+            sd.clone()
+        };
+        let (upper, work, bundle) = (layer.join("upper"), layer.join("work"), sd.join("bundle"));
         for d in [&self.rootfs, &upper, &work, &bundle] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
         }
@@ -416,12 +427,8 @@ impl Shim {
     /// Spools output and handles signals until the init has exited and its output is drained.
     /// Returns the dyno's status (exit code, or 128+signal).
     fn run(&mut self, pid: i32, mut streams: Vec<Stream>, sigfd: &OwnedFd) -> i32 {
-        let spool = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.state_dir.join("output.jsonl"));
-        let mut spool = match spool {
-            Ok(f) => Some(std::io::BufWriter::with_capacity(64 * 1024, f)),
+        let mut spool = match Spool::open(&self.state_dir) {
+            Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!("cannot open output.jsonl: {e}");
                 None
@@ -450,7 +457,12 @@ impl Shim {
                     break;
                 }
             }
-            let deadline = [kill_at, drain_until].into_iter().flatten().min();
+            // Lines held back by a full spool are retried every 10 ms.
+            let retry = spool
+                .as_ref()
+                .filter(|s| s.holding())
+                .map(|_| now + Duration::from_millis(10));
+            let deadline = [kill_at, drain_until, retry].into_iter().flatten().min();
             let timeout_ms = deadline
                 .map(|d| d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1)
                 .unwrap_or(-1);
@@ -484,7 +496,10 @@ impl Shim {
                 }
             }
             if let Some(w) = spool.as_mut() {
-                let _ = w.flush();
+                if w.holding() {
+                    w.release();
+                }
+                w.flush();
             }
             if pfds[0].revents & libc::POLLIN != 0 {
                 for sig in read_signals(sigfd) {
@@ -522,7 +537,7 @@ impl Shim {
             s.flush_partial(&ts, &mut spool);
         }
         if let Some(w) = spool.as_mut() {
-            let _ = w.flush();
+            w.finish(&ts);
         }
         status.unwrap_or_else(|| {
             // Output never closed although the init is gone: should not happen; be safe.
@@ -691,7 +706,7 @@ impl Stream {
     }
 
     /// Reads what is available (never blocks) and spools every complete line.
-    fn read_ready(&mut self, buf: &mut [u8], ts: &str, spool: &mut Option<impl Write>) {
+    fn read_ready(&mut self, buf: &mut [u8], ts: &str, spool: &mut Option<Spool>) {
         let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return;
         };
@@ -727,7 +742,7 @@ impl Stream {
         }
     }
 
-    fn emit_lines(&mut self, ts: &str, spool: &mut Option<impl Write>) {
+    fn emit_lines(&mut self, ts: &str, spool: &mut Option<Spool>) {
         let mut start = 0;
         let buf = std::mem::take(&mut self.pending);
         while start < buf.len() {
@@ -748,7 +763,7 @@ impl Stream {
         self.pending = buf[start..].to_vec();
     }
 
-    fn flush_partial(&mut self, ts: &str, spool: &mut Option<impl Write>) {
+    fn flush_partial(&mut self, ts: &str, spool: &mut Option<Spool>) {
         self.emit_lines(ts, spool);
         if !self.pending.is_empty() {
             let p = std::mem::take(&mut self.pending);
@@ -756,15 +771,9 @@ impl Stream {
         }
     }
 
-    fn write_line(&self, line: &[u8], ts: &str, spool: &mut Option<impl Write>) {
-        let Some(w) = spool.as_mut() else { return };
-        let rec = OutputLine {
-            ts: ts.to_string(),
-            stream: self.name.to_string(),
-            line: String::from_utf8_lossy(line).into_owned(),
-        };
-        if serde_json::to_writer(&mut *w, &rec).is_ok() {
-            let _ = w.write_all(b"\n");
+    fn write_line(&self, line: &[u8], ts: &str, spool: &mut Option<Spool>) {
+        if let Some(w) = spool.as_mut() {
+            w.line(ts, self.name, line);
         }
     }
 }
@@ -937,6 +946,7 @@ pub(crate) fn oci_config(
                 "pids": { "limit": spec.pids_limit },
                 "cpu": { "shares": spec.cpu_shares },
             },
+            "seccomp": super::seccomp::profile(),
             "maskedPaths": oci_spec::runtime::get_default_maskedpaths(),
             "readonlyPaths": oci_spec::runtime::get_default_readonly_paths(),
         },

@@ -203,14 +203,32 @@ impl Env {
         self.ok(&["logs", "-a", app, "-n", "1500"], None)
     }
 
-    /// Mount points of this home still mounted.
+    /// Mount points of this home's dynos still mounted (not the daemon's spare disks).
     pub fn mounts(&self) -> Vec<String> {
+        let spares = self.home.join("run/disks").to_string_lossy().into_owned();
+        self.all_mounts()
+            .into_iter()
+            .filter(|l| !l.contains(&spares))
+            .collect()
+    }
+
+    /// Every mount point of this home, the daemon's spare disks included.
+    pub fn all_mounts(&self) -> Vec<String> {
         let home = self.home.to_string_lossy().into_owned();
         std::fs::read_to_string("/proc/mounts")
             .unwrap()
             .lines()
             .filter(|l| l.contains(&home))
             .map(str::to_string)
+            .collect()
+    }
+
+    /// Overlay roots of this home's dynos still mounted (one per running dyno; each also has
+    /// its disk mounted below its state dir).
+    pub fn dyno_roots(&self) -> Vec<String> {
+        self.mounts()
+            .into_iter()
+            .filter(|m| m.starts_with("overlay "))
             .collect()
     }
 
@@ -243,6 +261,11 @@ impl Env {
         out
     }
 
+    /// Loop devices backed by a file of this home's dynos (not the daemon's spare disks).
+    pub fn loop_devices(&self) -> Vec<String> {
+        dyno::runtime::disk::loop_devices_under(&self.home.join("run/dynos"))
+    }
+
     /// No process, mount or cgroup of this instance's dynos is left (waits a little for
     /// asynchronous teardown).
     pub fn assert_nothing_left(&self, what: &str) {
@@ -251,14 +274,16 @@ impl Env {
                 && self.cgroups().is_empty()
                 && self.dyno_processes().is_empty()
                 && self.veths().is_empty()
+                && self.loop_devices().is_empty()
         });
         assert!(
             clean,
-            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}, veths {:?}",
+            "after {what}: mounts {:?}, cgroups {:?}, processes {:?}, veths {:?}, loop devices {:?}",
             self.mounts(),
             self.cgroups(),
             self.dyno_processes(),
-            self.veths()
+            self.veths(),
+            self.loop_devices()
         );
     }
 }
@@ -275,12 +300,17 @@ impl Drop for Env {
         let addons = format!("/run/dyno-addons/{}/", self.instance);
         kill_matching(&addons);
         std::thread::sleep(Duration::from_millis(200));
-        let mut mounts = self.mounts();
+        let mut mounts = self.all_mounts();
         mounts.reverse();
         for m in mounts {
             if let Some(target) = m.split_whitespace().nth(1) {
                 let _ = Command::new("umount").arg("-l").arg(target).status();
             }
+        }
+        for dev in dyno::runtime::disk::loop_devices_under(&self.home) {
+            let _ = Command::new("losetup")
+                .args(["-d", &format!("/dev/{dev}")])
+                .status();
         }
         for cg in self.cgroups() {
             for sub in std::fs::read_dir(&cg).into_iter().flatten().flatten() {
