@@ -367,12 +367,6 @@ impl Runtime {
         attach_sock: Option<OwnedFd>,
     ) -> Result<DynoHandle> {
         host::write_atomic(&state_dir.join("spec.json"), &serde_json::to_vec(spec)?)?;
-        // The overlay's upper dir is the dyno's `/` (a merged root takes its upper's mode): it
-        // must be 0755 for the dyno user, whatever the daemon's umask (077) would give it.
-        use std::os::unix::fs::PermissionsExt;
-        let upper = state_dir.join("upper");
-        std::fs::create_dir_all(&upper)?;
-        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755))?;
         let log = std::fs::File::create(state_dir.join("shim.log"))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("shim")

@@ -277,6 +277,14 @@ impl Shim {
         for d in [&self.rootfs, &upper, &work, &bundle] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
         }
+        // The overlay's upper dir is the dyno's `/` (a merged root takes its upper's mode): it
+        // must be 0755 for the dyno user, whatever our umask (077, the daemon's) gave it, on the
+        // dyno's disk or not.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod {}", upper.display()))?;
+        }
         std::fs::create_dir_all(self.paths.containers())?;
         // A dyno's root: its slug over the stack. A build container's: the stack alone (its
         // `/app` is the build dir, bound read-write).
