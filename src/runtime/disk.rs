@@ -40,6 +40,11 @@ impl Pool {
     pub fn new(dir: &Path, size: u64) -> Result<Pool> {
         clean(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+        // Private like the rest of DYNO_HOME (an older daemon, or a hand, may have loosened it).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let pool = Pool {
             dir: dir.to_path_buf(),
             size,
