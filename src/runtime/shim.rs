@@ -274,6 +274,12 @@ impl Shim {
         for d in [&self.rootfs, &upper, &work, &bundle] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
         }
+        // The upper dir is the dyno's `/` (a merged root takes its upper's mode): 0755 for the
+        // dyno user whatever the umask, also when it lives on the dyno's disk.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755))?;
+        }
         std::fs::create_dir_all(self.paths.containers())?;
         // A dyno's root: its slug over the stack. A build container's: the stack alone (its
         // `/app` is the build dir, bound read-write).
