@@ -240,28 +240,45 @@ fn a_dyno_reaches_the_router_and_the_outside_only() {
     assert!(!env.has_nft_table(), "the firewall table is left");
 }
 
+/// A free port on loopback, for a router that must come back on the same one.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `dyno ARGS` with the router on `port` and `DYNO_NETWORK=network`, asserting success;
+/// returns stdout.
+fn dyno_at(
+    env: &Env,
+    port: u16,
+    network: &str,
+    args: &[&str],
+    cwd: Option<&std::path::Path>,
+) -> String {
+    let o = env
+        .cmd(args, cwd)
+        .env("DYNO_ROUTER_ADDR", format!("127.0.0.1:{port}"))
+        .env("DYNO_NETWORK", network)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "dyno {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn a_dyno_never_gets_the_routers_port() {
     let env = Env::new("squat");
     // A fixed router port: the restarted daemon must get the same one back.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let port = free_port();
     let dyno = |args: &[&str], cwd: Option<&std::path::Path>| {
-        let o = env
-            .cmd(args, cwd)
-            .env("DYNO_ROUTER_ADDR", &addr)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "dyno {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        dyno_at(&env, port, dyno::runtime::net::DEFAULT_NETWORK, args, cwd)
     };
     let dir = env.app_dir("tests/fixtures/netprobe", "squat");
     dyno(&["apps:create", "squat"], None);
@@ -339,26 +356,10 @@ fn namespaced(env: &Env, dyno: &Value) -> bool {
 #[test]
 fn an_upgrade_from_the_host_network_keeps_serving() {
     let env = Env::new("upgrade");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let port = free_port();
     // `host`: dynos on the host's network, as a daemon before dyno networking ran them.
     let dyno = |args: &[&str], cwd: Option<&std::path::Path>, network: &str| {
-        let o = env
-            .cmd(args, cwd)
-            .env("DYNO_ROUTER_ADDR", &addr)
-            .env("DYNO_NETWORK", network)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "dyno {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        dyno_at(&env, port, network, args, cwd)
     };
     let dir = env.app_dir("tests/fixtures/netprobe", "old");
     dyno(&["up"], Some(&dir), "host");
