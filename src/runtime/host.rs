@@ -125,6 +125,18 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>) {
 
 /// SIGKILLs every process of the cgroup `rel` until it is empty (or `timeout` passes).
 pub(crate) fn kill_cgroup(rel: &str, timeout: Duration) {
+    // A frozen task never acts on SIGKILL: thaw first (libcontainer freezes a cgroup while it
+    // kills it, and a shim that died then left its container frozen for good).
+    for dir in cgroup_dirs(rel) {
+        let v1 = dir.join("freezer.state");
+        if v1.exists() {
+            let _ = std::fs::write(&v1, "THAWED");
+        }
+        let v2 = dir.join("cgroup.freeze");
+        if v2.exists() {
+            let _ = std::fs::write(&v2, "0");
+        }
+    }
     let deadline = Instant::now() + timeout;
     loop {
         let pids = cgroup_pids(rel);

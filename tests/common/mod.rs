@@ -291,7 +291,11 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = self.cmd(&["daemon:stop"], None).output();
-        // Whatever survived (a failed test, a killed daemon): kill, unmount, remove.
+        // Whatever survived (a failed test, a killed daemon): thaw (a frozen task ignores
+        // SIGKILL), kill, unmount, remove.
+        for cg in self.cgroups() {
+            let _ = std::fs::write(cg.join("freezer.state"), "THAWED");
+        }
         for pid in self.dyno_processes() {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
