@@ -325,24 +325,9 @@ pub async fn pg_info(paths: &Paths, arg: AppArg, database: Option<String>) -> Re
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     let list = c.call(ep::List { app: name.clone() }).await?;
-    let mut found = false;
-    for a in list
-        .iter()
-        .filter(|a| a.addon_service.name == "heroku-postgresql")
-    {
-        let here: Vec<&api::AddonAttachment> = a
-            .attachments
-            .iter()
-            .filter(|t| t.app.name == name)
-            .collect();
-        if let Some(want) = &database {
-            let want = want.to_ascii_uppercase();
-            let want = want.trim_end_matches("_URL");
-            if a.name != *want && !here.iter().any(|t| t.name == want) {
-                continue;
-            }
-        }
-        found = true;
+    let shown = shown_addons(&list, &name, "heroku-postgresql", database.as_deref());
+    let found = !shown.is_empty();
+    for (a, here) in shown {
         let conn = connection(&c, &name, Some(a.name.clone()), "", "heroku-postgresql").await?;
         let out = psql_command(&conn)?
             .args(["-X", "-A", "-t", "-F", "|", "-c"])
@@ -385,6 +370,30 @@ pub async fn pg_info(paths: &Paths, arg: AppArg, database: Option<String>) -> Re
     Ok(0)
 }
 
+/// The app's add-ons of `service` for `pg:info`/`redis:info`, each with its attachments on the
+/// app; `database` narrows them to one, named as the add-on (`postgresql-curved-12345`) or as
+/// an attachment (`DATABASE`, `DATABASE_URL`, any case).
+fn shown_addons<'a>(
+    list: &'a [api::Addon],
+    app: &str,
+    service: &str,
+    database: Option<&str>,
+) -> Vec<(&'a api::Addon, Vec<&'a api::AddonAttachment>)> {
+    list.iter()
+        .filter(|a| a.addon_service.name == service)
+        .map(|a| {
+            let here = a.attachments.iter().filter(|t| t.app.name == app).collect();
+            (a, here)
+        })
+        .filter(|(a, here): &(_, Vec<&api::AddonAttachment>)| {
+            let Some(want) = database else { return true };
+            let up = want.to_ascii_uppercase();
+            let as_var = up.trim_end_matches("_URL");
+            a.name == want || here.iter().any(|t| t.name == as_var)
+        })
+        .collect()
+}
+
 fn redis_command(conn: &api::AddonConnection) -> Result<std::process::Command> {
     let mut cmd = std::process::Command::new(crate::addons::redis_bin("redis-cli")?);
     cmd.arg("-s")
@@ -418,23 +427,9 @@ pub async fn redis_info(paths: &Paths, arg: AppArg, database: Option<String>) ->
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
     let list = c.call(ep::List { app: name.clone() }).await?;
-    let mut found = false;
-    for a in list
-        .iter()
-        .filter(|a| a.addon_service.name == "heroku-redis")
-    {
-        let here: Vec<&api::AddonAttachment> = a
-            .attachments
-            .iter()
-            .filter(|t| t.app.name == name)
-            .collect();
-        if let Some(want) = &database {
-            let up = want.to_ascii_uppercase();
-            if a.name != *want && !here.iter().any(|t| t.name == up.trim_end_matches("_URL")) {
-                continue;
-            }
-        }
-        found = true;
+    let shown = shown_addons(&list, &name, "heroku-redis", database.as_deref());
+    let found = !shown.is_empty();
+    for (a, here) in shown {
         let conn = connection(&c, &name, Some(a.name.clone()), "", "heroku-redis").await?;
         let out = redis_command(&conn)?.arg("INFO").output()?;
         let info = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -405,21 +405,8 @@ async fn serve_any(
                         while let Some((stream, peer, slot, conn)) =
                             accept_fair(&listener, &gate).await
                         {
-                            let to = workers.least_loaded(0);
-                            workers.load[to].fetch_add(1, Ordering::Relaxed);
-                            let sent = stream.into_std().ok().is_some_and(|stream| {
-                                workers.handoff[to]
-                                    .send(Handoff {
-                                        stream,
-                                        peer,
-                                        slot,
-                                        conn,
-                                    })
-                                    .is_ok()
-                            });
-                            if !sent {
-                                workers.load[to].fetch_sub(1, Ordering::Relaxed);
-                            }
+                            let to = workers.assign(0);
+                            workers.hand_off(to, stream, peer, slot, conn);
                         }
                     };
                     tokio::select! {
@@ -576,6 +563,39 @@ impl Workers {
         }
         best
     }
+
+    /// The worker a new connection goes to, counted in its load at once (so a burst of
+    /// accepts spreads).
+    fn assign(&self, me: usize) -> usize {
+        let to = self.least_loaded(me);
+        self.load[to].fetch_add(1, Ordering::Relaxed);
+        to
+    }
+
+    /// Hands an accepted connection to worker `to` (counted by [`Workers::assign`]); as a std
+    /// socket, since it leaves this thread's reactor for the other's.
+    fn hand_off(
+        &self,
+        to: usize,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        conn: ClientConn,
+    ) {
+        let sent = stream.into_std().ok().is_some_and(|stream| {
+            self.handoff[to]
+                .send(Handoff {
+                    stream,
+                    peer,
+                    slot,
+                    conn,
+                })
+                .is_ok()
+        });
+        if !sent {
+            self.load[to].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Counts a connection in its worker's load while it lives.
@@ -600,17 +620,9 @@ async fn accept_loop(
         let (stream, peer, slot, conn) = tokio::select! {
             accepted = accept_fair(&listener, &gate) => {
                 let Some((stream, peer, slot, conn)) = accepted else { return };
-                // Counted at once where it goes, so a burst of accepts spreads.
-                let to = workers.least_loaded(me);
-                workers.load[to].fetch_add(1, Ordering::Relaxed);
+                let to = workers.assign(me);
                 if to != me {
-                    // Into a std socket: it leaves this thread's reactor for the other's.
-                    let sent = stream.into_std().ok().is_some_and(|stream| {
-                        workers.handoff[to].send(Handoff { stream, peer, slot, conn }).is_ok()
-                    });
-                    if !sent {
-                        workers.load[to].fetch_sub(1, Ordering::Relaxed);
-                    }
+                    workers.hand_off(to, stream, peer, slot, conn);
                     continue;
                 }
                 (stream, peer, slot, conn)

@@ -232,6 +232,7 @@ impl Network {
         let instance = paths.instance.clone();
         let bridge = format!("dyno{instance}");
         let dir = paths.home.join("net");
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         std::fs::create_dir_all(&dir)?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
         let _lock = host_lock()?;
@@ -253,8 +254,7 @@ impl Network {
                 }
                 let mut taken: Vec<(Ipv4Addr, u8)> = nl.ipv4_routes()?;
                 taken.push(PODMAN);
-                let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-                for ns in nameservers(&resolv) {
+                for ns in nameservers(&host_resolv) {
                     if let Ok(a) = ns.parse::<Ipv4Addr>() {
                         taken.push((a, 32));
                     }
@@ -296,10 +296,9 @@ impl Network {
         };
         net.write_ruleset()?;
         let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         std::fs::write(
             net.resolv_path(),
-            dyno_resolv_conf(&resolv, upstream.as_deref()),
+            dyno_resolv_conf(&host_resolv, upstream.as_deref()),
         )?;
         // Read by the dyno user (the daemon's umask is 077), like the hosts file.
         let readable =
@@ -552,14 +551,7 @@ pub fn unwire(dn: &DynoNet) {
 /// [`unwire`] for whoever cleans up after a dead shim: only while nobody holds the address's
 /// lease (a shim that is gone released it, and a new dyno may own the address already).
 pub fn unwire_unowned(dn: &DynoNet) {
-    let free = dn.lease.as_os_str().is_empty() || {
-        match std::fs::OpenOptions::new().read(true).open(&dn.lease) {
-            // SAFETY: flock(2) on a file we own; released when `f` closes below.
-            Ok(f) => unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 },
-            Err(_) => true,
-        }
-    };
-    if free {
+    if dn.lease.as_os_str().is_empty() || !leased(&dn.lease) {
         unwire(dn);
     }
 }

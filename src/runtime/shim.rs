@@ -199,6 +199,8 @@ struct Shim {
     router_listener: Option<OwnedFd>,
     /// The dyno address's lease, held until the shim exits (after teardown).
     net_lease: Option<std::fs::File>,
+    /// Its veth and host route may exist (set before wiring starts, cleared by `unwire`).
+    wired: bool,
 }
 
 impl Shim {
@@ -251,6 +253,7 @@ impl Shim {
             attach_sock,
             router_listener: None,
             net_lease: None,
+            wired: false,
         })
     }
 
@@ -382,6 +385,7 @@ impl Shim {
                 .ok_or_else(|| anyhow!("container has no pid"))?
                 .as_raw();
             self.net_lease = Some(super::net::take_lease(&dn.lease)?);
+            self.wired = true;
             self.router_listener =
                 super::net::wire(dn, pid).context("wiring the dyno's network")?;
         }
@@ -518,9 +522,7 @@ impl Shim {
                                 // Its network goes now, not at teardown: the router's connects
                                 // to the dead address fail at once (unreachable) instead of
                                 // waiting on ARP for a veth that vanished with the namespace.
-                                if let Some(dn) = &self.spec.network {
-                                    super::net::unwire(dn);
-                                }
+                                self.unwire();
                                 // Every process of the pid namespace is gone with its init;
                                 // give the pipes a moment to deliver their last bytes.
                                 drain_until = Some(Instant::now() + Duration::from_secs(2));
@@ -578,6 +580,15 @@ impl Shim {
         false
     }
 
+    /// Removes the dyno's veth and host route, once.
+    fn unwire(&mut self) {
+        if std::mem::take(&mut self.wired) {
+            if let Some(dn) = &self.spec.network {
+                super::net::unwire(dn);
+            }
+        }
+    }
+
     /// Deletes the container, unmounts the overlay, removes scratch dirs and cgroups.
     fn teardown(&mut self) {
         if let Some(mut c) = self.container.take() {
@@ -585,10 +596,9 @@ impl Shim {
                 tracing::warn!("container delete: {e}");
             }
         }
-        // Our veth and route, while we still hold the address's lease.
-        if let Some(dn) = &self.spec.network {
-            super::net::unwire(dn);
-        }
+        // Our veth and route (unless gone with the init already), while we still hold the
+        // address's lease.
+        self.unwire();
         // Whatever delete() could not do (or a failed build left behind):
         host::clean_dyno(&self.paths, &self.state_dir, &self.spec.id, false);
         // Reap anything libcontainer left as our child.
