@@ -130,37 +130,7 @@ fn streamed(rx: mpsc::Receiver<Bytes>) -> Resp {
 }
 
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    api::decode_query(req.uri().query().unwrap_or(""))
 }
 
 type Handler = Box<
@@ -305,7 +275,7 @@ async fn handle(d: Arc<Daemon>, routes: &[Route], req: Request<Incoming>) -> Res
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(decode)
+        .map(api::decode_segment)
         .collect();
     let route = routes
         .iter()
@@ -422,7 +392,12 @@ mod tests {
             app: "hello".into(),
             dyno: "web 1".into(),
         };
-        let segs: Vec<String> = e.path().split('/').skip(1).map(super::decode).collect();
+        let segs: Vec<String> = e
+            .path()
+            .split('/')
+            .skip(1)
+            .map(api::decode_segment)
+            .collect();
         let hits: Vec<Vec<String>> = routes
             .iter()
             .filter_map(|r| r.matches(&hyper::Method::POST, &segs))
@@ -435,7 +410,13 @@ mod tests {
 
     #[test]
     fn decodes_percent_escapes() {
-        assert_eq!(super::decode("%2Fsrc%2Fhello"), "/src/hello");
-        assert_eq!(super::decode("a+b%"), "a b%");
+        use crate::api::{decode_query, decode_segment};
+        assert_eq!(decode_segment("%2Fsrc%2Fhello"), "/src/hello");
+        // A plus is a space only in a query; a stray % stays.
+        assert_eq!(decode_segment("a+b%"), "a+b%");
+        assert_eq!(
+            decode_query("dir=a+b%25&x"),
+            vec![("dir".into(), "a b%".into()), ("x".into(), "".into())]
+        );
     }
 }

@@ -1672,7 +1672,8 @@ async fn the_https_listener_caps_silent_clients_too() {
 
         let _flood = idle_sockets("127.0.0.4".parse().unwrap(), router, FLOOD).await;
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem[..]) {
             roots.add(c.unwrap()).unwrap();
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
