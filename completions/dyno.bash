@@ -91,6 +91,9 @@ _dyno() {
             dyno,daemon)
                 cmd="dyno__subcmd__daemon"
                 ;;
+            dyno,daemon:settings)
+                cmd="dyno__subcmd__daemon:settings"
+                ;;
             dyno,daemon:status)
                 cmd="dyno__subcmd__daemon:status"
                 ;;
@@ -271,6 +274,9 @@ _dyno() {
             dyno__subcmd__help,daemon)
                 cmd="dyno__subcmd__help__subcmd__daemon"
                 ;;
+            dyno__subcmd__help,daemon:settings)
+                cmd="dyno__subcmd__help__subcmd__daemon:settings"
+                ;;
             dyno__subcmd__help,daemon:status)
                 cmd="dyno__subcmd__help__subcmd__daemon:status"
                 ;;
@@ -383,7 +389,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status daemon:settings completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -962,6 +968,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__daemon:settings)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__daemon:status)
             opts="-h -V --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1189,7 +1209,7 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status daemon:settings completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1539,6 +1559,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__daemon:settings)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -1,4 +1,4 @@
-//! The daemon itself (dyno extension): `GET /daemon`, `POST /daemon/stop`.
+//! The daemon itself (dyno extension): `GET /daemon`, `GET /daemon/settings`, `POST /daemon/stop`.
 
 use super::endpoint;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,8 @@ pub struct DaemonStopping {
 endpoint! {
     /// `GET /daemon`.
     Status {} => GET ["daemon"] -> DaemonStatus;
+    /// `GET /daemon/settings`: every setting, its value and where it came from.
+    Settings {} => GET ["daemon", "settings"] -> Vec<crate::settings::Resolved>;
     /// `POST /daemon/stop {keep_dynos}`: the daemon stops after answering.
     Stop {} + body: DaemonStop => POST ["daemon", "stop"] -> DaemonStopping;
 }

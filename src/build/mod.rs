@@ -34,8 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Heroku times compile out after 15 minutes (`DYNO_COMPILE_TIMEOUT` seconds overrides it).
-pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// `bin/detect` and `bin/release` are quick by contract.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -69,11 +67,11 @@ pub struct Built {
     pub addons: Vec<String>,
 }
 
-/// Finds the shipped buildpacks: `DYNO_BUILDPACKS`, else `<prefix>/share/dyno/buildpacks` next
-/// to an installed binary, else the source tree's `buildpacks/` (a cargo build).
-pub fn find_buildpacks() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DYNO_BUILDPACKS") {
-        return Ok(PathBuf::from(p));
+/// Finds the shipped buildpacks: the `buildpacks` setting, else `<prefix>/share/dyno/buildpacks`
+/// next to an installed binary, else the source tree's `buildpacks/` (a cargo build).
+pub fn find_buildpacks(setting: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(p) = setting {
+        return Ok(p.to_path_buf());
     }
     let exe = std::env::current_exe()?;
     let mut candidates = vec![];
@@ -102,12 +100,7 @@ struct Fetched {
 }
 
 impl Builder {
-    pub fn new(paths: Paths, buildpacks_dir: PathBuf) -> Builder {
-        let compile_timeout = std::env::var("DYNO_COMPILE_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(COMPILE_TIMEOUT);
+    pub fn new(paths: Paths, buildpacks_dir: PathBuf, compile_timeout: Duration) -> Builder {
         Builder {
             paths,
             buildpacks_dir,

@@ -1,4 +1,4 @@
-//! `daemon:stop`, `daemon:status`.
+//! `daemon:stop`, `daemon:status`, `daemon:settings`.
 
 use crate::api;
 use crate::client::Client;
@@ -25,6 +25,29 @@ pub async fn stop(paths: &Paths, keep_dynos: bool) -> Result<i32> {
     .await?;
     c.wait_gone(pid).await?;
     eprintln!("done");
+    Ok(0)
+}
+
+/// Every setting of the running daemon (started if needed): value and where it came from.
+pub async fn settings(paths: &Paths, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let list = c.call(api::daemon::Settings {}).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            let origin = match s.origin {
+                crate::settings::Origin::Default => "default".to_string(),
+                crate::settings::Origin::Env => s.env.clone(),
+                crate::settings::Origin::File => s.file.clone().unwrap_or_default(),
+            };
+            vec![s.key.clone(), s.value.clone(), origin]
+        })
+        .collect();
+    super::table(&["Setting", "Value", "From"], &rows);
     Ok(0)
 }
 

@@ -507,6 +507,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show every daemon setting, its value and where it came from (environment,
+    /// DYNO_HOME/config.toml or default)
+    #[command(name = "daemon:settings")]
+    DaemonSettings {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -725,6 +732,7 @@ async fn run(cmd: Command) -> Result<i32> {
         },
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
+        Command::DaemonSettings { json } => daemon::settings(&paths, json).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dyno", &mut std::io::stdout());
             Ok(0)

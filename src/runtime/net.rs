@@ -85,20 +85,6 @@ impl Drop for Reservation {
     }
 }
 
-/// `DYNO_NETWORK`: `None` for `host` (dynos share the host's network, as before networking).
-pub fn base_from_env() -> Result<Option<(Ipv4Addr, u8)>> {
-    let v = std::env::var("DYNO_NETWORK").unwrap_or_else(|_| DEFAULT_NETWORK.into());
-    if v == "host" {
-        return Ok(None);
-    }
-    parse_cidr(&v)
-        .filter(|(_, len)| *len <= 24)
-        .map(Some)
-        .ok_or_else(|| {
-            anyhow!("DYNO_NETWORK={v:?} is not an IPv4 network of /24 or larger (e.g. {DEFAULT_NETWORK}), nor `host`")
-        })
-}
-
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (a, l) = s.split_once('/')?;
     let a: Ipv4Addr = a.parse().ok()?;
