@@ -88,6 +88,8 @@ impl Client {
             .stdout(log.try_clone()?)
             .stderr(log);
         // Its own session: a Ctrl-C in this terminal must not reach it.
+        // SAFETY: the closure runs between fork and exec and only calls setsid(2), which is
+        // async-signal-safe and allocates nothing.
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {

@@ -580,7 +580,10 @@ fn dynos_outlive_a_killed_daemon_with_their_output() {
 
     // kill -9 the daemon; the dynos keep printing while nobody reads them.
     let daemon = m.env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let last_seen: u64 = m.logs_of_spool("worker").unwrap_or(0);
     std::thread::sleep(Duration::from_secs(2));
@@ -604,13 +607,19 @@ fn dynos_outlive_a_killed_daemon_with_their_output() {
 
     // A dyno killed while the daemon is down is restarted when it comes back.
     let daemon = m.env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let worker_pid = before
         .iter()
         .find(|(id, _)| id.contains("-worker-"))
         .unwrap()
         .1;
-    unsafe { libc::kill(worker_pid as i32, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     std::thread::sleep(Duration::from_millis(500));
     m.ok(&["apps"]);
     let back = wait_until(Duration::from_secs(15), || {

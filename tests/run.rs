@@ -228,6 +228,7 @@ fn set_size(fd: &OwnedFd, cols: u16, rows: u16) {
         ws_ypixel: 0,
     };
     assert_eq!(
+        // SAFETY: TIOCSWINSZ on a pty we own, with a pointer to a winsize that outlives the call.
         unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
         0
     );
@@ -259,6 +260,7 @@ fn interactive_run_through_a_real_pty() {
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
     // A session of its own with the pty as controlling terminal, as a shell would start it.
+    // SAFETY: between fork and exec only setsid(2) and ioctl(2), async-signal-safe, no allocation.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
@@ -284,7 +286,10 @@ fn interactive_run_through_a_real_pty() {
 
     // A resize reaches the dyno.
     set_size(&pty.master, 111, 33);
-    unsafe { libc::kill(child.id() as i32, libc::SIGWINCH) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    );
     std::thread::sleep(Duration::from_millis(300));
     pty.send("stty size\r");
     at = pty.expect(at, "33 111");
@@ -351,7 +356,10 @@ fn a_vanished_client_or_daemon_ends_the_dyno() {
         .iter()
         .any(|d| d["state"] == "up")));
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), 1);
     let mut err = String::new();
     child

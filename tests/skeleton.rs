@@ -506,7 +506,10 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
 
     // kill -9 of the daemon: the dyno keeps running and the next daemon re-adopts it.
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert!(wait_until(Duration::from_secs(5), || env
         .daemon_pid()
         .is_none()
@@ -527,9 +530,15 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
     // A crashed daemon *and* shim: the container, its mount and cgroup are leftovers that the
     // next daemon cleans up before bringing the formation back with a new dyno.
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     for pid in shim_pids(&env) {
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let old_cgroups = env.cgroups();

@@ -39,7 +39,7 @@ pub use config::{ConfigVars, ConfigVarsUpdate};
 pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping};
 pub use domains::{Domain, DomainCreate};
 pub use drains::{LogDrain, LogDrainCreate};
-pub use dynos::{Dyno, DynoCreate};
+pub use dynos::{Dyno, DynoCreate, DynoStat};
 pub use formation::{Formation, FormationBatchUpdate, FormationUpdate};
 pub use idling::AppIdling;
 pub use local::DirApp;

@@ -368,6 +368,8 @@ mod tests {
             api::idling::Update,
             api::certs::Get,
             api::daemon::Status,
+            api::daemon::Settings,
+            api::dynos::Stats,
             api::daemon::Stop,
             api::local::GetDir,
             api::local::SetDir,

@@ -26,7 +26,6 @@ use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -125,19 +124,18 @@ impl Daemon {
 }
 
 /// Holds `daemon.lock` for the daemon's lifetime: one daemon per `DYNO_HOME`.
-fn lock(paths: &Paths) -> Result<std::fs::File> {
+fn lock(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(paths.daemon_lock())?;
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        bail!(
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        anyhow::anyhow!(
             "another dyno daemon already runs for {}",
             paths.home.display()
-        );
-    }
-    Ok(f)
+        )
+    })
 }
 
 pub fn main() -> i32 {

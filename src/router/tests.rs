@@ -1438,6 +1438,7 @@ fn raise_nofile() {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit/setrlimit with valid pointers to rlimit structs on our stack.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         let want = lim.rlim_max.max(65536);
@@ -1475,6 +1476,7 @@ async fn idle_socket(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
     let s = tokio::net::TcpSocket::new_v4().unwrap();
     // The port is picked at connect (per destination), not by bind's slow search.
     let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives the call.
     unsafe {
         use std::os::fd::AsRawFd;
         libc::setsockopt(

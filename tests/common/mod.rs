@@ -22,8 +22,7 @@ pub fn require_root() {
 }
 
 fn nix_euid_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 pub struct Env {
@@ -297,7 +296,10 @@ impl Drop for Env {
             let _ = std::fs::write(cg.join("freezer.state"), "THAWED");
         }
         for pid in self.dyno_processes() {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         kill_matching(&self.home.to_string_lossy());
         // Add-on servers name their data or configuration under this home's mount point.
@@ -376,7 +378,10 @@ pub fn kill_matching(needle: &str) {
         if (cmd.contains(BIN) || cmd.contains("dyno"))
             && (cmd.contains(needle) || String::from_utf8_lossy(&environ).contains(needle))
         {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
