@@ -92,6 +92,16 @@ pub const DEFS: &[Def] = &[
         "seconds a buildpack's bin/compile may take",
     ),
     def(
+        "keep_releases",
+        "10",
+        "the last releases of each app whose slugs are kept (gc)",
+    ),
+    def(
+        "build_cache_limit",
+        "2048",
+        "MB an app's build cache may hold before gc empties it; 0 for no limit",
+    ),
+    def(
         "buildpacks",
         "",
         "the shipped buildpacks' directory; empty: found next to the binary",
@@ -367,6 +377,10 @@ pub struct Settings {
     pub cycle: Option<Duration>,
     pub idle_after: Duration,
     pub compile_timeout: Duration,
+    /// Releases per app whose slugs garbage collection keeps (at least 1).
+    pub keep_releases: usize,
+    /// Bytes; `None`: caches are never emptied for their size.
+    pub build_cache_limit: Option<u64>,
     pub buildpacks: Option<PathBuf>,
     /// `None`: dynos share the host's network.
     pub network: Option<(Ipv4Addr, u8)>,
@@ -444,6 +458,8 @@ impl Settings {
             cycle: Some(raw.secs("cycle", 0.0)?).filter(|d| !d.is_zero()),
             idle_after: raw.secs("idle_after", 0.001)?,
             compile_timeout: raw.secs("compile_timeout", 1.0)?,
+            keep_releases: raw.whole("keep_releases", 1)? as usize,
+            build_cache_limit: Some(mb("build_cache_limit", 0)?).filter(|b| *b > 0),
             buildpacks: (!buildpacks.is_empty()).then(|| PathBuf::from(buildpacks)),
             network,
             log,

@@ -27,7 +27,34 @@ pub struct DaemonStopping {
     pub stopping: bool,
 }
 
+/// One thing garbage collection removed (or would remove).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcItem {
+    /// `slug`, `build`, `cache`, `cache (over the limit)`.
+    pub kind: String,
+    /// The slug's checksum file or directory, the build's id, the app id of a cache.
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// `POST /gc` (dyno extension).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GcRequest {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What `POST /gc` removed, or with `dry_run` would remove.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    pub items: Vec<GcItem>,
+    pub bytes: u64,
+}
+
 endpoint! {
+    /// `POST /gc {dry_run}`: slugs past each app's last releases, stale build dirs and caches.
+    Gc {} + body: GcRequest => POST ["gc"] -> GcReport;
     /// `GET /daemon`.
     Status {} => GET ["daemon"] -> DaemonStatus;
     /// `GET /daemon/settings`: every setting, its value and where it came from.

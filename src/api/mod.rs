@@ -36,7 +36,7 @@ pub use buildpacks::{
 pub use builds::{Build, BuildCreate, GitSource, SourceBlob};
 pub use certs::Certs;
 pub use config::{ConfigVars, ConfigVarsUpdate};
-pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping};
+pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping, GcItem, GcReport, GcRequest};
 pub use domains::{Domain, DomainCreate};
 pub use drains::{LogDrain, LogDrainCreate};
 pub use dynos::{Dyno, DynoCreate, DynoStat};

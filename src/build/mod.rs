@@ -109,6 +109,15 @@ impl Builder {
         }
     }
 
+    /// Whether a build of the app is running (its cache is in use).
+    pub fn building(&self, app_id: &str) -> bool {
+        self.locks
+            .lock()
+            .unwrap()
+            .get(app_id)
+            .is_some_and(|l| l.try_lock().is_err())
+    }
+
     /// CACHE_DIR of an app (kept between builds, removed with the app).
     pub fn cache_dir(&self, app_id: &str) -> PathBuf {
         self.paths.cache().join(app_id)

@@ -102,6 +102,15 @@ pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
             .map(crate::build::human_size)
             .unwrap_or_default(),
     );
+    if let Some(b) = app.disk_usage {
+        row(
+            "Disk Use",
+            format!(
+                "{} (slugs kept, build cache, repository; dyno gc)",
+                crate::build::human_size(b)
+            ),
+        );
+    }
     row("Stack", app.stack.name.clone());
     row(
         "Buildpack",

@@ -51,6 +51,43 @@ pub async fn settings(paths: &Paths, json: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `dyno gc [--dry-run]`: what garbage collection removes (or would).
+pub async fn gc(paths: &Paths, dry_run: bool, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let r = c
+        .call(api::daemon::Gc {
+            body: api::GcRequest { dry_run },
+        })
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(0);
+    }
+    if r.items.is_empty() {
+        println!("Nothing to remove.");
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = r
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.kind.clone(),
+                i.name.clone(),
+                crate::build::human_size(i.bytes),
+            ]
+        })
+        .collect();
+    super::table(&["Kind", "Name", "Size"], &rows);
+    println!(
+        "{} {} in {} item(s).",
+        if dry_run { "Would free" } else { "Freed" },
+        crate::build::human_size(r.bytes),
+        r.items.len()
+    );
+    Ok(0)
+}
+
 pub async fn status(paths: &Paths, json: bool) -> Result<i32> {
     match Client::existing(paths).await {
         Some(c) => {

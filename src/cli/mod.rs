@@ -507,6 +507,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove slugs past each app's last DYNO_KEEP_RELEASES releases (never one a dyno runs),
+    /// stale build directories, the caches of destroyed apps and caches over
+    /// DYNO_BUILD_CACHE_LIMIT; also done after every deploy
+    Gc {
+        /// Only say what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show every daemon setting, its value and where it came from (environment,
     /// DYNO_HOME/config.toml or default)
     #[command(name = "daemon:settings")]
@@ -733,6 +743,7 @@ async fn run(cmd: Command) -> Result<i32> {
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
         Command::DaemonSettings { json } => daemon::settings(&paths, json).await,
+        Command::Gc { dry_run, json } => daemon::gc(&paths, dry_run, json).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dyno", &mut std::io::stdout());
             Ok(0)

@@ -369,6 +369,7 @@ mod tests {
             api::certs::Get,
             api::daemon::Status,
             api::daemon::Settings,
+            api::daemon::Gc,
             api::dynos::Stats,
             api::daemon::Stop,
             api::local::GetDir,

@@ -99,6 +99,11 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
         out.finish();
         // The stored output replays it from now on.
         d.builds.lock().unwrap().remove(&b.id);
+        // What the new release made old goes (slugs past the kept releases, stale caches).
+        if b.status == "succeeded" {
+            let d2 = d.clone();
+            let _ = tokio::task::spawn_blocking(move || super::gc::after_deploy(&d2)).await;
+        }
     });
     Ok(build)
 }

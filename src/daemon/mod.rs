@@ -8,6 +8,7 @@ pub mod addons;
 pub mod api;
 pub mod api_server;
 pub mod deploy;
+pub mod gc;
 pub mod home;
 pub mod idle;
 pub mod launch;

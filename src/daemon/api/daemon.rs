@@ -9,6 +9,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::json(status),
         Route::json(settings),
+        Route::json(gc),
         Route::json(stop),
     ]
 }
@@ -28,6 +29,10 @@ async fn settings(
     _: daemon::Settings,
 ) -> Result<Vec<crate::settings::Resolved>, Fail> {
     Ok(d.settings.resolved.clone())
+}
+
+async fn gc(d: Arc<Daemon>, e: daemon::Gc) -> Result<api::GcReport, Fail> {
+    Ok(crate::daemon::gc::collect(&d, e.body.dry_run)?)
 }
 
 async fn stop(d: Arc<Daemon>, e: daemon::Stop) -> Result<api::DaemonStopping, Fail> {
