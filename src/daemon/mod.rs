@@ -313,6 +313,10 @@ async fn run() -> Result<()> {
         );
     }
     let paths = Paths::from_env()?;
+    // SIGHUP's handler exists before the lock is held: a CLI that finds the lock held and no
+    // socket sends SIGHUP to its holder (api_server rebinds), which must never kill a daemon
+    // still starting.
+    let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let _lock = lock(&paths)?;
     // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
     home::check_db(&paths)?;
