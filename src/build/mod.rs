@@ -99,6 +99,8 @@ struct Fetched {
     /// Its directory inside the build container (`/tmp/buildpacks/01-python`).
     dir: String,
     host_dir: PathBuf,
+    /// What ran, as `builds` shows it (`heroku/python (dyno's shipped python)`, a commit).
+    ran: String,
 }
 
 impl Builder {
@@ -199,30 +201,38 @@ impl Builder {
                 .collect(),
         };
         let fetched = {
-            let (cands, shipped, app, root) = (
+            let (cands, shipped, app, root, net_cache) = (
                 candidates.clone(),
                 self.buildpacks_dir.clone(),
                 dirs.app.clone(),
                 dirs.buildpacks.clone(),
+                self.paths.buildpack_cache(),
             );
-            tokio::task::spawn_blocking(move || -> Result<Vec<Fetched>> {
-                let mut v = vec![];
-                for (i, bp) in cands.into_iter().enumerate() {
-                    let name = buildpacks::dir_name(i, &bp);
-                    let host_dir = root.join(&name);
-                    buildpacks::fetch(&bp, &shipped, &app, &host_dir)?;
-                    v.push(Fetched {
-                        bp,
-                        dir: format!("{BUILDPACKS}/{name}"),
-                        host_dir,
-                    });
-                }
-                source::chown_tree(&app)?;
-                source::chown_tree(&root)?;
-                source::private_tree(&root)?;
-                Ok(v)
-            })
-            .await??
+            let (v, warnings) =
+                tokio::task::spawn_blocking(move || -> Result<(Vec<Fetched>, Vec<String>)> {
+                    let (mut v, mut warnings) = (vec![], vec![]);
+                    for (i, bp) in cands.into_iter().enumerate() {
+                        let name = buildpacks::dir_name(i, &bp);
+                        let host_dir = root.join(&name);
+                        let got = buildpacks::fetch(&bp, &shipped, &app, &host_dir, &net_cache)?;
+                        warnings.extend(got.warning);
+                        v.push(Fetched {
+                            bp,
+                            dir: format!("{BUILDPACKS}/{name}"),
+                            host_dir,
+                            ran: got.ran,
+                        });
+                    }
+                    source::chown_tree(&app)?;
+                    source::chown_tree(&root)?;
+                    source::private_tree(&root)?;
+                    Ok((v, warnings))
+                })
+                .await??;
+            for w in warnings {
+                out.warn(&w);
+            }
+            v
         };
 
         mark("source and buildpacks copied");
@@ -433,7 +443,7 @@ impl Builder {
                 buildpack: detected.last().map(|(_, n)| n.clone()),
             },
             version,
-            buildpacks: ran.iter().map(|f| f.bp.url.clone()).collect(),
+            buildpacks: ran.iter().map(|f| f.ran.clone()).collect(),
             addons: info.addons,
         })
     }
