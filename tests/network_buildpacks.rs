@@ -292,3 +292,96 @@ fn official_urls_are_the_shipped_buildpacks_only_without_a_ref() {
         "{builds}"
     );
 }
+
+#[test]
+fn builds_see_the_ca_bundle_and_the_host_files_their_config_names() {
+    let env = Env::new("hostfiles");
+    let root = env.home.parent().unwrap().join("shared");
+    std::fs::create_dir_all(&root).unwrap();
+    let (ca, cert, _) = make_ca(&root, "builds");
+    // A buildpack that reads what the official nodejs buildpack reads: NODE_BINARY_URL from
+    // ENV_DIR, fetched with curl; and checks a certificate against the bundle it was given.
+    let bp = root.join("bp");
+    std::fs::create_dir_all(bp.join("bin")).unwrap();
+    std::fs::write(bp.join("bin/detect"), "#!/bin/sh\necho HostFiles\n").unwrap();
+    std::fs::write(
+        bp.join("bin/compile"),
+        r#"#!/bin/sh
+echo "vars: $SSL_CERT_FILE $NODE_EXTRA_CA_CERTS $REQUESTS_CA_BUNDLE $GIT_SSL_CAINFO"
+openssl verify -CAfile "$SSL_CERT_FILE" "$1/server.pem" >/dev/null && echo "server certificate trusted"
+url=$(cat "$3/NODE_BINARY_URL")
+echo "binary: $(curl -fsS "$url")"
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["detect", "compile"] {
+        std::fs::set_permissions(
+            bp.join("bin").join(f),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let binary = root.join("node-v1.tgz");
+    std::fs::write(&binary, "the node binary").unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let secret = root.join("secret.tgz");
+    std::fs::write(&secret, "root's alone").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let o = env
+        .cmd(&["apps:create", "hostfiles", "--no-remote"], None)
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = env.app_dir("examples/hello", "hostfiles");
+    std::fs::copy(&cert, dir.join("server.pem")).unwrap();
+    let url = format!("file://{}", binary.display());
+    env.ok(
+        &[
+            "config:set",
+            &format!("NODE_BINARY_URL={url}"),
+            "-a",
+            "hostfiles",
+        ],
+        None,
+    );
+    let (ok, out) = deploy(&env, "hostfiles", &dir, bp.to_str().unwrap());
+    assert!(ok, "{out}");
+    let file = "/tmp/ca/ca-certificates.crt";
+    assert!(
+        out.contains(&format!("vars: {file} {file} {file} {file}")),
+        "{out}"
+    );
+    assert!(out.contains("server certificate trusted"), "{out}");
+    assert!(out.contains("binary: the node binary"), "{out}");
+
+    // A file the dyno user cannot read: refused, saying why; nothing released.
+    let releases = env.json(&["releases", "-a", "hostfiles", "--json"]);
+    let bad = format!("file://{}", secret.display());
+    env.ok(
+        &[
+            "config:set",
+            &format!("NODE_BINARY_URL={bad}"),
+            "-a",
+            "hostfiles",
+        ],
+        None,
+    );
+    let o = env.run(&["up", "-a", "hostfiles"], Some(&dir));
+    let out = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("config var NODE_BINARY_URL names {bad}"))
+            && out.contains("the dyno user (uid 47000) cannot read"),
+        "{out}"
+    );
+    assert_eq!(
+        env.json(&["releases", "-a", "hostfiles", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        releases.as_array().unwrap().len() + 1, // the config:set's release only
+    );
+}

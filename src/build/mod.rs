@@ -11,6 +11,7 @@
 
 pub mod buildpacks;
 pub mod container;
+pub mod host;
 mod output;
 pub mod release;
 pub mod slug;
@@ -58,6 +59,9 @@ pub struct BuildRequest<'a> {
     pub config: &'a [(String, String)],
     /// The app's buildpacks (`buildpacks:set`), empty for none.
     pub buildpacks: &'a [String],
+    /// Whether host files named by `file://` URLs may be bound into the build (`host.rs`): only
+    /// for requests from the machine itself (the Unix socket), never over a network API.
+    pub host_files: bool,
 }
 
 pub struct Built {
@@ -163,11 +167,13 @@ impl Builder {
         let mark = |phase: &str| {
             tracing::debug!(target: "dyno::timing", build = req.build_id, phase, elapsed = ?t0.elapsed());
         };
-        let dirs = Dirs {
+        let mut dirs = Dirs {
             app: ws.join("app"),
             cache: self.cache_dir(req.app_id),
             env: ws.join("env"),
             buildpacks: ws.join("buildpacks"),
+            ca: None,
+            host_files: vec![],
         };
         for d in [&dirs.app, &dirs.env, &dirs.buildpacks] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
@@ -235,8 +241,28 @@ impl Builder {
             v
         };
 
+        // What the build sees of the host: the CA bundle, and the files its buildpacks and
+        // config name (checked now: a refusal fails the build before any step runs).
+        let named = host::named_files(req.buildpacks, req.config, &dirs.app);
+        if !named.is_empty() {
+            if !req.host_files {
+                let (what, url) = &named[0];
+                bail!("{what} names {url}: host files are shared with builds started on this machine only");
+            }
+            dirs.host_files = host::mounts_for(&named)?;
+        }
+        if host::write_ca_bundle(&ws.join("ca"))? {
+            dirs.ca = Some(ws.join("ca"));
+        }
         mark("source and buildpacks copied");
-        let env = build_env(&version);
+        let mut env = build_env(&version);
+        if dirs.ca.is_some() {
+            env.extend(
+                host::CA_VARS
+                    .iter()
+                    .map(|k| (k.to_string(), host::CA_FILE.to_string())),
+            );
+        }
         // The shipped buildpacks: the first whose bin/detect accepts the app. An explicit list
         // (Heroku's way): each buildpack's bin/detect runs right before its compile, on the tree
         // the previous ones left (a monorepo buildpack moves the app up, then nodejs finds it).
