@@ -413,6 +413,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trust the local certificate authority: the system store (update-ca-certificates) and the
+    /// NSS databases browsers use, where present
+    #[command(name = "certs:trust")]
+    CertsTrust,
+    /// Remove the local certificate authority from the system store and the NSS databases
+    #[command(name = "certs:untrust")]
+    CertsUntrust,
     /// List the app's builds (status, buildpacks, commit, slug size, duration)
     Builds {
         #[command(flatten)]
@@ -750,6 +757,8 @@ async fn run(cmd: Command) -> Result<i32> {
         } => addons::redis_cli(&paths, app, database, command).await,
         Command::RedisInfo { database, app } => addons::redis_info(&paths, app, database).await,
         Command::Certs { json } => certs::show(&paths, json).await,
+        Command::CertsTrust => certs::trust(&paths, true).await,
+        Command::CertsUntrust => certs::trust(&paths, false).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,

@@ -436,11 +436,27 @@ async fn run() -> Result<()> {
     let routes = d.routes.clone();
     let config = d.settings.router.clone();
     let log = router_log.clone();
+    // With HTTPS on, the router's HTTP port answers TLS too (recognised by its first byte).
+    let sniff = https.as_ref().map(|h| h.acceptor.clone());
     tokio::spawn(async move {
-        if let Err(e) =
-            crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+        let served = match sniff {
+            Some(acceptor) => {
+                crate::router::serve_with_inbound_and_tls(
+                    listener,
+                    routes,
+                    log,
+                    config,
+                    inbound_listeners,
+                    acceptor,
+                )
                 .await
-        {
+            }
+            None => {
+                crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("router: {e:#}");
         }
     });
