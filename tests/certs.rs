@@ -25,11 +25,7 @@ fn curl(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    text(&o)
 }
 
 #[test]

@@ -5,8 +5,8 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// Deploys examples/hello as `app` with a config var, then scales web to 0 so that whatever
 /// runs afterwards is a one-off dyno (and "nothing left" means exactly that).
@@ -162,20 +162,6 @@ fn piped_run_passes_streams_env_and_exit_code() {
     env.assert_nothing_left("refused runs");
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("dyno run did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn interactive_run_through_a_real_pty() {
     let env = Env::new("run-pty");
@@ -183,19 +169,8 @@ fn interactive_run_through_a_real_pty() {
     let pty = Pty::open();
     let before = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
     let mut cmd = env.cmd(&["run", "-a", "shell", "bash"], None);
-    cmd.env("TERM", "xterm")
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // A session of its own with the pty as controlling terminal, as a shell would start it.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
+    cmd.env("TERM", "xterm");
+    pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
 
     let mut at = pty.expect(0, "$ ");

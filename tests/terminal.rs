@@ -5,28 +5,14 @@
 mod common;
 use common::*;
 use std::os::fd::OwnedFd;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// The write end of a pipe whose read end is already closed: every write fails with EPIPE.
 fn closed_pipe() -> OwnedFd {
     let (r, w) = nix::unistd::pipe().unwrap();
     drop(r);
     w
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("dyno did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

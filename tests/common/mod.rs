@@ -523,3 +523,18 @@ pub fn set_size(fd: &OwnedFd, cols: u16, rows: u16) {
         0
     );
 }
+
+/// Waits for `child` to exit (killing it and failing past `within`); its exit code.
+pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> i32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dyno did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
