@@ -230,6 +230,23 @@ fn git_and_tarball_buildpacks_over_https_and_http() {
     assert!(ok, "{out}");
     assert_eq!(bp_version(&env, "netbp"), "v4");
 
+    // The kept copies are root's alone, as everything in DYNO_HOME.
+    let cache = env.home.join("buildpack-cache");
+    let mut todo = vec![cache.clone()];
+    while let Some(p) = todo.pop() {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert!(
+            m.file_type().is_symlink() || m.mode() & 0o077 == 0,
+            "{} is {:o}",
+            p.display(),
+            m.mode()
+        );
+        if m.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+
     // A certificate no trusted CA signed: refused, nothing released.
     let releases = env
         .json(&["releases", "-a", "netbp", "--json"])

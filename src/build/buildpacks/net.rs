@@ -148,6 +148,9 @@ pub fn cached(
     match fetch(&tmp) {
         Ok(id) => {
             // Another build may have put the same URL there meanwhile: the newest wins.
+            // DYNO_HOME's rule: nothing in it grants group or others anything (a tarball's
+            // entries come with their own modes).
+            crate::build::source::private_tree(&tmp)?;
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::rename(&tmp, &dir)?;
             std::fs::write(&id_file, format!("{id}\n{key}\n"))?;
