@@ -291,6 +291,15 @@ fn git_and_tarball_buildpacks_over_https_and_http() {
 fn official_urls_are_the_shipped_buildpacks_only_without_a_ref() {
     let env = Env::new("officialbp");
     env.ok(&["apps:create", "official", "--no-remote"], None);
+    // Refused when set, nothing changed: a version of a shipped buildpack, a tarball's #ref.
+    for bad in ["heroku/nodejs#v250", "https://example.com/bp.tgz#v1"] {
+        let err = env.fails(&["buildpacks:set", bad, "-a", "official"], None);
+        assert!(err.contains(bad), "{err}");
+    }
+    assert_eq!(
+        env.json(&["buildpacks", "-a", "official", "--json"]),
+        serde_json::json!([])
+    );
     let dir = env.app_dir("examples/hello", "official");
     std::fs::write(dir.join("requirements.txt"), "").unwrap();
     let (ok, out) = deploy(

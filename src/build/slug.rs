@@ -475,6 +475,40 @@ fn remove_matching(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_buildpack_tarball_is_checked_like_a_slug() {
+        let tgz = |entries: &[(&str, &[u8])]| {
+            let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
+            for (path, data) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o755);
+                h.set_entry_type(tar::EntryType::Regular);
+                // set_path refuses `..`: write the name as a hostile archive would.
+                h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            b.into_inner().unwrap().finish().unwrap()
+        };
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("ok")).unwrap();
+        std::fs::create_dir_all(d.path().join("bad")).unwrap();
+        let ok = tgz(&[("./bp/bin/compile", b"#!/bin/sh\n")]);
+        unpack_tree(&ok[..], &d.path().join("ok"), "buildpack tarball entry").unwrap();
+        assert!(d.path().join("ok/bp/bin/compile").is_file());
+        let bad = tgz(&[("../escape", b"x")]);
+        let e = unpack_tree(&bad[..], &d.path().join("bad"), "buildpack tarball entry")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing buildpack tarball entry"), "{e}");
+        assert!(!d.path().join("escape").exists());
+    }
+
     use super::*;
 
     #[test]
