@@ -1,6 +1,7 @@
 //! HTTPS as a first-time user meets it: an app that forces HTTPS ends on its page from the
 //! printed http URL (the router's HTTP port answers TLS too), and `certs:trust`/`certs:untrust`
-//! put the local CA into and out of the system store — tested in a private mount namespace over
+//! put the local CA into and out of the system store and a browser's NSS database — tested in a
+//! private mount namespace over
 //! copies of `/etc/ssl` and `/usr/local/share/ca-certificates`, so the machine's trust store is
 //! never changed.
 
@@ -148,8 +149,32 @@ fn certs_trust_and_untrust_change_a_private_trust_store_only() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("https://"), "{}", text(&o));
 
-    let o = in_private_store(&env, &store, &[dyno, "certs:trust"], None);
+    // A browser's NSS database in the (test's own) HOME of the user running certs:trust (not
+    // SUDO_USER's: the test never touches a real user's databases).
+    let user_home = store.join("home");
+    let nssdb = user_home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    let certutil = |args: &[&str]| {
+        Command::new("certutil")
+            .args(args)
+            .args(["-d", &db])
+            .output()
+            .unwrap()
+    };
+    assert!(certutil(&["-N", "--empty-password"]).status.success());
+    let nickname = format!("dyno local CA {}", env.instance);
+    let home_var = format!("HOME={}", user_home.display());
+
+    let o = in_private_store(
+        &env,
+        &store,
+        &["env", "-u", "SUDO_USER", &home_var, dyno, "certs:trust"],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("NSS databases (added)"), "{}", text(&o));
+    assert!(certutil(&["-L", "-n", &nickname]).status.success());
     assert!(store
         .join(format!("local/dyno-local-ca-{}.crt", env.instance))
         .exists());
@@ -175,8 +200,14 @@ fn certs_trust_and_untrust_change_a_private_trust_store_only() {
     );
     assert_eq!(text(&o), "Hello from web.1\n");
 
-    let o = in_private_store(&env, &store, &[dyno, "certs:untrust"], None);
+    let o = in_private_store(
+        &env,
+        &store,
+        &["env", "-u", "SUDO_USER", &home_var, dyno, "certs:untrust"],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o));
+    assert!(!certutil(&["-L", "-n", &nickname]).status.success());
     assert!(!store
         .join(format!("local/dyno-local-ca-{}.crt", env.instance))
         .exists());
