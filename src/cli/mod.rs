@@ -644,18 +644,33 @@ fn quiet_on_broken_pipe() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.contains("Broken pipe") || msg.contains("os error 32") {
+        if (msg.contains("Broken pipe") || msg.contains("os error 32")) && output_closed() {
             std::process::exit(0);
         }
         default(info)
     }));
 }
 
+/// An error carrying EPIPE while our own output is gone (an EPIPE from the daemon's socket,
+/// say, is still reported).
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    output_closed()
+        && e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+}
+
+/// Whether stdout or stderr lost its reader: a pipe's write end polls POLLERR then.
+fn output_closed() -> bool {
+    let mut fds = [1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfd structs, no timeout.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
+    n > 0 && fds.iter().any(|f| f.revents & libc::POLLERR != 0)
 }
 
 async fn run(cmd: Command) -> Result<i32> {
