@@ -148,7 +148,6 @@ impl CountingProxy {
             .filter(|l| !l.contains("/dyno-stats "))
             .count()
     }
-
 }
 
 /// The dynos pane's row of `name` in state `state` (columns: dyno, state, …).
@@ -210,7 +209,10 @@ fn dash_scales_web_from_the_keyboard_and_updates_by_subscription() {
     let screen = tmux.wait_for("router lines", 10, |s| {
         s.contains("heroku[router]: 200 GET /") && s.contains("2xx 5")
     });
-    assert!(proxy.others_since(n) <= 1, "router lines refetched resources");
+    assert!(
+        proxy.others_since(n) <= 1,
+        "router lines refetched resources"
+    );
     println!("{screen}");
 
     // 80×24 still shows every pane.

@@ -131,17 +131,16 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
     };
     c.call(api::apps::Info { app: name.clone() }).await?;
     if confirm.as_deref() != Some(name.as_str()) {
-        use std::io::IsTerminal;
-        if confirm.is_some() || !std::io::stdin().is_terminal() {
-            bail!("this would destroy {name} and everything of it: confirm with --confirm {name}");
+        if let Some(c) = confirm {
+            bail!("confirmation {c:?} did not match {name}: nothing destroyed");
         }
-        eprintln!(" ▸    WARNING: this will destroy {name} and all its releases and dynos.");
-        eprint!(" ▸    To proceed, type {name}: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != name {
-            bail!("confirmation did not match {name}: nothing destroyed");
-        }
+        super::confirm_by_typing(
+            &format!("This will delete {name} including all add-ons, releases and dynos."),
+            &name,
+            format!(
+                "this would destroy {name} and everything of it: confirm with --confirm {name}"
+            ),
+        )?;
     }
     eprint!("Destroying {name} (including all add-ons)... ");
     c.call(api::apps::Destroy { app: name.clone() }).await?;

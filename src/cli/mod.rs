@@ -413,6 +413,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trust the local certificate authority: the system store (update-ca-certificates) and the
+    /// NSS databases browsers use, where present
+    #[command(name = "certs:trust")]
+    CertsTrust,
+    /// Remove the local certificate authority from the system store and the NSS databases
+    #[command(name = "certs:untrust")]
+    CertsUntrust,
     /// List the app's builds (status, buildpacks, commit, slug size, duration)
     Builds {
         #[command(flatten)]
@@ -601,17 +608,86 @@ pub fn main() -> i32 {
         Command::Static => return crate::static_web::main(),
         _ => {}
     }
+    quiet_on_broken_pipe();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     match rt.block_on(run(cli.command)) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!(" ▸    {e:#}");
             1
         }
     }
+}
+
+/// Whether a person can answer a prompt: stdin and stderr (where prompts go) are terminals.
+pub fn can_prompt() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Heroku's confirmation for what cannot be undone: at a terminal, `name` must be typed;
+/// without one, `refusal` is the error (nothing has changed yet).
+pub fn confirm_by_typing(warning: &str, name: &str, refusal: String) -> Result<()> {
+    if !can_prompt() {
+        bail!("{refusal}");
+    }
+    eprintln!(" ▸    WARNING: {warning}");
+    eprintln!(" ▸    To proceed, type {name} or re-run this command with --confirm {name}");
+    let answer: String = dialoguer::Input::new()
+        .with_prompt(">")
+        .allow_empty(true)
+        .interact_text_on(&dialoguer::console::Term::stderr())?;
+    if answer.trim() != name {
+        bail!("confirmation did not match {name}: aborted, nothing destroyed");
+    }
+    Ok(())
+}
+
+/// A reader that went away (`dyno completions bash | head -c 1`) ends the command quietly, as
+/// SIGPIPE ends a C tool. Not by restoring SIGPIPE's default action: `dyno run` writes to
+/// sockets, where EPIPE is an answer to handle, not a reason to die. Rust's `print!` panics on
+/// EPIPE, so the panic hook recognises that one panic and exits 0 without a word; errors that
+/// carry EPIPE up to `main` do the same (`is_broken_pipe`).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if (msg.contains("Broken pipe") || msg.contains("os error 32")) && output_closed() {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// An error carrying EPIPE while our own output is gone (an EPIPE from the daemon's socket,
+/// say, is still reported).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    output_closed()
+        && e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+}
+
+/// Whether stdout or stderr lost its reader: a pipe's write end polls POLLERR then.
+fn output_closed() -> bool {
+    let mut fds = [1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfd structs, no timeout.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
+    n > 0 && fds.iter().any(|f| f.revents & libc::POLLERR != 0)
 }
 
 async fn run(cmd: Command) -> Result<i32> {
@@ -713,6 +789,8 @@ async fn run(cmd: Command) -> Result<i32> {
         } => addons::redis_cli(&paths, app, database, command).await,
         Command::RedisInfo { database, app } => addons::redis_info(&paths, app, database).await,
         Command::Certs { json } => certs::show(&paths, json).await,
+        Command::CertsTrust => certs::trust(&paths, true).await,
+        Command::CertsUntrust => certs::trust(&paths, false).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,

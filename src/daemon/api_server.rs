@@ -28,11 +28,22 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
     let _ = std::fs::remove_file(&path);
     // Created 0700 (the daemon's umask is 077 from its start), then 0600: no window in which
     // another user could connect, and no flip of the process-wide umask while threads run.
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let mut listener = bind(&path)?;
+    // SIGHUP: a CLI found the socket gone while this daemon holds the lock (someone removed
+    // it); it is made again, so the CLI connects instead of failing on the lock.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let routes = Arc::new(super::api::routes());
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = tokio::select! {
+            accepted = listener.accept() => accepted?.0,
+            _ = hup.recv() => {
+                if std::fs::symlink_metadata(&path).is_err() {
+                    tracing::warn!("the API socket {} was removed: binding it again", path.display());
+                    listener = bind(&path)?;
+                }
+                continue;
+            }
+        };
         let (d, routes) = (d.clone(), routes.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -45,6 +56,12 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
                 .await;
         });
     }
+}
+
+fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 /// An API failure: HTTP status, Heroku error id, message.

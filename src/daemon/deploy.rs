@@ -38,6 +38,8 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
             source: &source,
             config: &config,
             buildpacks: &buildpacks,
+            // Every build request comes over the Unix socket today (root on this machine).
+            host_files: true,
         };
         let result = d.builder.build(&d.runtime, &req, &out).await;
         let recorded = result.and_then(|built| {

@@ -181,6 +181,10 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
             "dyno's daemon needs root (dynos are containers: cgroups and mounts); run it with sudo"
         );
     }
+    // SIGHUP's handler exists before the lock is held: a CLI that finds the lock held and no
+    // socket sends SIGHUP to its holder (api_server rebinds), which must never kill a daemon
+    // still starting.
+    let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let _lock = lock(&paths)?;
     // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
     home::check_db(&paths, settings.allow_empty_db)?;
@@ -303,11 +307,27 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
     let routes = d.routes.clone();
     let config = d.settings.router.clone();
     let log = router_log.clone();
+    // With HTTPS on, the router's HTTP port answers TLS too (recognised by its first byte).
+    let sniff = https.as_ref().map(|h| h.acceptor.clone());
     tokio::spawn(async move {
-        if let Err(e) =
-            crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+        let served = match sniff {
+            Some(acceptor) => {
+                crate::router::serve_with_inbound_and_tls(
+                    listener,
+                    routes,
+                    log,
+                    config,
+                    inbound_listeners,
+                    acceptor,
+                )
                 .await
-        {
+            }
+            None => {
+                crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("router: {e:#}");
         }
     });

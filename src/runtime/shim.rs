@@ -318,6 +318,13 @@ impl Shim {
         )
         .with_context(|| format!("mounting overlay ({opts})"))?;
 
+        // A build's bind mounts at host paths (build/host.rs): their missing parents are made
+        // 0755 here, as libcontainer would make them 0700 under the shim's umask and the dyno
+        // user could not reach the file.
+        for m in self.build.iter().flat_map(|b| &b.mounts) {
+            open_mount_parents(&self.rootfs, &m.destination)?;
+        }
+
         let t_mount = t0.elapsed();
         // The shim's own binary (by inode: valid even if an upgrade replaced the file), bound into
         // the dyno as its init.
@@ -810,6 +817,30 @@ fn utf8_cut(b: &[u8], max: usize) -> usize {
     } else {
         cut
     }
+}
+
+/// Creates the missing parent directories of `dest` in `rootfs`, 0755; stops at the first
+/// that is not a plain directory (a link is left for libcontainer to resolve inside the root).
+fn open_mount_parents(rootfs: &Path, dest: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let comps: Vec<_> = Path::new(dest)
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let mut at = rootfs.to_path_buf();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at)?;
+                std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> serde_json::Value {
