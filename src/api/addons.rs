@@ -195,6 +195,8 @@ endpoint! {
     Destroy { app, addon } + body: AddonDelete => DELETE ["apps", app, "addons", addon] -> Addon;
     /// `GET /apps/{app}/addon-attachments`.
     Attachments { app } => GET ["apps", app, "addon-attachments"] -> Vec<AddonAttachment>;
+    /// `GET /addon-attachments`: every attachment of every app (`heroku addons` asks).
+    AllAttachments {} => GET ["addon-attachments"] -> Vec<AddonAttachment>;
     /// `POST /addon-attachments`: attaches an add-on to another app (a release of that app).
     Attach {} + body: AttachmentCreate => POST ["addon-attachments"] -> AddonAttachment, CREATED;
     /// `DELETE /apps/{app}/addon-attachments/{attachment}` (name or id): a release unsetting

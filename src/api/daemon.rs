@@ -31,5 +31,10 @@ endpoint! {
     /// `GET /daemon`.
     Status {} => GET ["daemon"] -> DaemonStatus;
     /// `POST /daemon/stop {keep_dynos}`: the daemon stops after answering.
-    Stop {} + body: DaemonStop => POST ["daemon", "stop"] -> DaemonStopping;
+    Stop {} + body: DaemonStop => POST ["daemon", "stop"] -> DaemonStopping
+        where unix_only = always;
+}
+
+fn always(_: &Stop) -> Option<&'static str> {
+    Some("stopping the daemon")
 }

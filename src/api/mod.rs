@@ -1,6 +1,6 @@
 //! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
 //!
-//! Each topic module (`apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
+//! Each topic module (`account`, `apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
 //! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
 //! resources' request and response types (Heroku's Platform API v3 shapes, see
 //! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response
@@ -12,6 +12,7 @@
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+pub mod account;
 pub mod addons;
 pub mod apps;
 pub mod buildpacks;
@@ -28,6 +29,7 @@ pub mod local;
 pub mod logs;
 pub mod releases;
 
+pub use account::{Account, ApiToken};
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
 pub use apps::{App, AppCreate, AppUpdate};
 pub use buildpacks::{
@@ -112,6 +114,12 @@ pub trait Endpoint: Sized {
         query: &[(String, String)],
         body: &[u8],
     ) -> serde_json::Result<Self>;
+    /// What of this request names a path on the daemon's host (a build's `source_dir`, a
+    /// directory buildpack, …), if anything: such requests are served on the Unix socket only,
+    /// since over TCP anyone holding the token could make the root daemon read any directory.
+    fn unix_only(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The pattern of an endpoint as text, `/apps/{}/formation` (error messages, tests).
@@ -159,7 +167,8 @@ macro_rules! endpoint {
     ($(
         $(#[$doc:meta])*
         $name:ident { $($field:ident),* } $(+ body: $body:ty)?
-            => $method:ident [$($seg:tt),+] -> $resp:ty $(, $status:ident)?;
+            => $method:ident [$($seg:tt),+] -> $resp:ty $(, $status:ident)?
+            $(where unix_only = $unix_only:path)?;
     )*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone)]
@@ -200,6 +209,10 @@ macro_rules! endpoint {
                     $(body: $crate::api::json_body::<$body>(body)?,)?
                 })
             }
+
+            $(fn unix_only(&self) -> Option<&'static str> {
+                $unix_only(self)
+            })?
         }
     )*};
 }

@@ -6,11 +6,14 @@
 
 pub mod addons;
 pub mod api;
+pub mod api_https;
 pub mod api_server;
 pub mod deploy;
+pub mod git_http;
 pub mod home;
 pub mod idle;
 pub mod launch;
+pub mod log_sessions;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
@@ -60,6 +63,9 @@ pub struct Settings {
     /// `DYNO_HTTPS_ADDR`, default `127.0.0.1:5443`; `off` for none. Unlike the HTTP listener's,
     /// a failure to bind it is only a warning.
     pub https_addr: Option<String>,
+    /// `DYNO_API_ADDR`, default `127.0.0.1:5001`; `off` for none: the API over HTTPS (for the
+    /// Heroku CLI). A failure to bind it is only a warning.
+    pub api_addr: Option<String>,
     /// `DYNO_IDLE_AFTER` seconds without web requests before an app with idling on sleeps
     /// (Heroku: 30 min).
     pub idle_after: Duration,
@@ -156,6 +162,11 @@ impl Settings {
                 Ok(v) => Some(v),
                 Err(_) => Some("127.0.0.1:5443".into()),
             },
+            api_addr: match std::env::var("DYNO_API_ADDR") {
+                Ok(v) if v == "off" || v.is_empty() => None,
+                Ok(v) => Some(v),
+                Err(_) => Some("127.0.0.1:5001".into()),
+            },
             idle_after: dsecs("DYNO_IDLE_AFTER", Duration::from_secs(30 * 60)),
             router,
         })
@@ -204,6 +215,10 @@ pub struct Daemon {
     pub inbound: crate::router::Inbound,
     /// The add-on servers (PostgreSQL, Redis) this daemon supervises.
     pub addons: addons::Addons,
+    /// The HTTPS API: its URL, token, public CA certificate.
+    pub api: api_https::ApiInfo,
+    /// Log sessions handed out over HTTPS (their secret URLs).
+    pub log_sessions: log_sessions::Sessions,
 }
 
 impl Daemon {
@@ -364,6 +379,22 @@ async fn run() -> Result<()> {
         },
         None => None,
     };
+    let api_token = api_https::load_or_create_token(&paths).context("the API token")?;
+    let api_https = match &settings.api_addr {
+        Some(addr) => match api_https::bind(&paths, addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!("no HTTPS API: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let api = api_https::ApiInfo {
+        url: api_https.as_ref().map(|(l, _)| api_https::base_url(l.addr)),
+        token: api_token,
+        ca_public: api_https.as_ref().map(|(_, ca)| ca.clone()),
+    };
     let (inbound, inbound_listeners) = crate::router::Inbound::channel();
     let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
     let idle = idle::Idle::load(&store).context("the idled apps")?;
@@ -389,6 +420,8 @@ async fn run() -> Result<()> {
         dyno_gone: Notify::new(),
         inbound,
         addons: addons::Addons::default(),
+        api,
+        log_sessions: log_sessions::Sessions::default(),
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
@@ -463,6 +496,10 @@ async fn run() -> Result<()> {
     tokio::spawn(manager::move_off_host_network(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
+    let https_api = api_https.map(|(l, _)| {
+        tracing::info!(addr = %l.addr, "the API over HTTPS");
+        tokio::spawn(api_https::serve(d.clone(), l))
+    });
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -488,6 +525,10 @@ async fn run() -> Result<()> {
         }
     }
     server.abort();
+    if let Some(h) = https_api {
+        h.abort();
+        api_https::unpublish_ca(&paths);
+    }
     d.logs.flush();
     let _ = std::fs::remove_file(paths.socket());
     tracing::info!("stopped");

@@ -67,6 +67,7 @@ impl Env {
         c.args(args)
             .env("DYNO_HOME", &self.home)
             .env("DYNO_ROUTER_ADDR", "127.0.0.1:0")
+            .env("DYNO_API_ADDR", "127.0.0.1:0")
             .env("DYNO_STOP_TIMEOUT", "3")
             .env("NO_COLOR", "1")
             .env_remove("DYNO_APP")

@@ -17,6 +17,7 @@ pub fn routes() -> Vec<Route> {
         Route::json(info_of),
         Route::json(destroy),
         Route::json(attachments),
+        Route::json(all_attachments),
         Route::json(attach),
         Route::json(detach),
         Route::json(connection),
@@ -165,6 +166,17 @@ async fn attachments(d: Arc<Daemon>, e: ep::Attachments) -> Result<Vec<AddonAtta
         if let Some(a) = d.store.addon(&t.addon_id)? {
             out.push(attachment_json(&d, &t, &a));
         }
+    }
+    Ok(out)
+}
+
+async fn all_attachments(
+    d: Arc<Daemon>,
+    _: ep::AllAttachments,
+) -> Result<Vec<AddonAttachment>, Fail> {
+    let mut out = vec![];
+    for app in d.store.apps()? {
+        out.extend(attachments(d.clone(), ep::Attachments { app: app.id }).await?);
     }
     Ok(out)
 }
