@@ -304,6 +304,8 @@ impl Drop for Env {
         // Add-on servers name their data or configuration under this home's mount point.
         let addons = format!("/run/dyno-addons/{}/", self.instance);
         kill_matching(&addons);
+        // The HTTPS API's public copy of the CA certificate (a killed daemon leaves it).
+        let _ = std::fs::remove_file(format!("/run/dyno/{}-ca.pem", self.instance));
         std::thread::sleep(Duration::from_millis(200));
         let mut mounts = self.all_mounts();
         mounts.reverse();
