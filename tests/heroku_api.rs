@@ -132,10 +132,7 @@ fn every_https_route_needs_the_token() {
         }
     }
     // Git and unknown paths too.
-    for path in [
-        "/x.git/info/refs?service=git-receive-pack",
-        "/nothing/here",
-    ] {
+    for path in ["/x.git/info/refs?service=git-receive-pack", "/nothing/here"] {
         assert_eq!(api.req("GET", path, None, None, &[]).0, 401, "{path}");
     }
     // A log stream's URL is its own secret: a guessed one finds nothing.
@@ -168,7 +165,11 @@ fn host_path_inputs_stay_on_the_unix_socket() {
         201
     );
     let refused: Vec<(&str, &str, Option<Value>)> = vec![
-        ("POST", "/apps/paths/builds", Some(json!({"source_dir": "/etc"}))),
+        (
+            "POST",
+            "/apps/paths/builds",
+            Some(json!({"source_dir": "/etc"})),
+        ),
         (
             "POST",
             "/apps/paths/builds",
@@ -182,7 +183,9 @@ fn host_path_inputs_stay_on_the_unix_socket() {
         (
             "PUT",
             "/apps/paths/buildpack-installations",
-            Some(json!({"updates": [{"buildpack": "python"}, {"buildpack": "file:///srv/bp.git"}]})),
+            Some(
+                json!({"updates": [{"buildpack": "python"}, {"buildpack": "file:///srv/bp.git"}]}),
+            ),
         ),
         (
             "PUT",
@@ -195,7 +198,11 @@ fn host_path_inputs_stay_on_the_unix_socket() {
             Some(json!({"BUILDPACK_URL": "/srv/bp"})),
         ),
         ("GET", "/local/dirs?dir=%2Fetc", None),
-        ("PUT", "/local/dirs", Some(json!({"dir": "/etc", "app": "paths"}))),
+        (
+            "PUT",
+            "/local/dirs",
+            Some(json!({"dir": "/etc", "app": "paths"})),
+        ),
         ("POST", "/daemon/stop", Some(json!({"keep_dynos": false}))),
         ("GET", "/account/token", None),
     ];
@@ -211,10 +218,14 @@ fn host_path_inputs_stay_on_the_unix_socket() {
     // Nothing changed: no build, no buildpack, no config var, the daemon still answers.
     assert_eq!(api.call("GET", "/apps/paths/builds", None).1, json!([]));
     assert_eq!(
-        api.call("GET", "/apps/paths/buildpack-installations", None).1,
+        api.call("GET", "/apps/paths/buildpack-installations", None)
+            .1,
         json!([])
     );
-    assert_eq!(api.call("GET", "/apps/paths/config-vars", None).1, json!({}));
+    assert_eq!(
+        api.call("GET", "/apps/paths/config-vars", None).1,
+        json!({})
+    );
     assert!(env.daemon_pid().is_some());
     // The same inputs that name no host path are served.
     let (s, v) = api.call(

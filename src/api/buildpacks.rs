@@ -41,7 +41,8 @@ endpoint! {
 /// `build::buildpacks::parse` reads them); shipped names and network URLs do not.
 pub fn is_host_path(buildpack: &str) -> bool {
     let b = buildpack.trim();
-    b.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
+    b.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("file://"))
         || b.starts_with('/')
         || b.starts_with("./")
         || b.starts_with("../")

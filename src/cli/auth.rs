@@ -19,7 +19,9 @@ pub async fn heroku_env(paths: &Paths) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let t = c.call(api::account::Token {}).await?;
     let (Some(url), Some(ca)) = (&t.api_url, &t.ca_cert) else {
-        bail!("the HTTPS API is off (DYNO_API_ADDR=off, or its port was taken: see the daemon's log)");
+        bail!(
+            "the HTTPS API is off (DYNO_API_ADDR=off, or its port was taken: see the daemon's log)"
+        );
     };
     for (k, v) in env_lines(url, &t.token, ca) {
         println!("export {k}={}", shell_quote(&v));

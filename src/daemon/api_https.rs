@@ -144,12 +144,11 @@ pub async fn serve(d: Arc<Daemon>, l: Listener) {
         };
         let (d, routes, acceptor) = (d.clone(), routes.clone(), l.acceptor.clone());
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                _ => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                };
             let svc = hyper::service::service_fn(move |req| {
                 let (d, routes) = (d.clone(), routes.clone());
                 async move { Ok::<_, Infallible>(handle(d, &routes, req, peer).await) }
@@ -290,7 +289,10 @@ mod tests {
                 .unwrap()
         };
         // base64("heroku:secret-token")
-        assert!(authorized("secret-token", &req("Basic aGVyb2t1OnNlY3JldC10b2tlbg==")));
+        assert!(authorized(
+            "secret-token",
+            &req("Basic aGVyb2t1OnNlY3JldC10b2tlbg==")
+        ));
         assert!(authorized("secret-token", &req("Bearer secret-token")));
         assert!(!authorized("secret-token", &req("Bearer secret-tokeN")));
         assert!(!authorized("secret-token", &req("Basic aGVyb2t1")));

@@ -448,7 +448,10 @@ impl Range {
 
     /// One page of `items` (sorted by the field, in the order asked for, after `start`), and
     /// the `Next-Range` of the rest when there is a rest.
-    pub fn page(&self, mut items: Vec<serde_json::Value>) -> (Vec<serde_json::Value>, Option<String>) {
+    pub fn page(
+        &self,
+        mut items: Vec<serde_json::Value>,
+    ) -> (Vec<serde_json::Value>, Option<String>) {
         use std::cmp::Ordering;
         let key = |v: &serde_json::Value| v.get(&self.field).cloned().unwrap_or_default();
         let cmp = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_f64(), b.as_f64()) {

@@ -17,6 +17,7 @@ pub mod log_sessions;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
+pub mod rendezvous;
 pub mod routing;
 pub mod run;
 
@@ -219,6 +220,8 @@ pub struct Daemon {
     pub api: api_https::ApiInfo,
     /// Log sessions handed out over HTTPS (their secret URLs).
     pub log_sessions: log_sessions::Sessions,
+    /// `heroku run`'s rendezvous (one-off dynos attached over HTTPS).
+    pub rendezvous: rendezvous::Rendezvous,
 }
 
 impl Daemon {
@@ -422,6 +425,7 @@ async fn run() -> Result<()> {
         addons: addons::Addons::default(),
         api,
         log_sessions: log_sessions::Sessions::default(),
+        rendezvous: rendezvous::Rendezvous::default(),
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
@@ -496,10 +500,20 @@ async fn run() -> Result<()> {
     tokio::spawn(manager::move_off_host_network(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
-    let https_api = api_https.map(|(l, _)| {
-        tracing::info!(addr = %l.addr, "the API over HTTPS");
-        tokio::spawn(api_https::serve(d.clone(), l))
-    });
+    let https_api = match api_https {
+        Some((l, _)) => {
+            tracing::info!(addr = %l.addr, "the API over HTTPS");
+            match rendezvous::bind(l.addr).await {
+                Ok(r) => {
+                    *d.rendezvous.addr.lock().unwrap() = r.local_addr().ok();
+                    tokio::spawn(rendezvous::serve(d.clone(), r, l.acceptor.clone()));
+                }
+                Err(e) => tracing::warn!("no rendezvous for heroku run: {e}"),
+            }
+            Some(tokio::spawn(api_https::serve(d.clone(), l)))
+        }
+        None => None,
+    };
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;

@@ -1,8 +1,8 @@
 //! Apps (`crate::api::apps`): list, create, info, rename, destroy.
 
 use super::{find_app, owner};
-use crate::daemon::api_server::not_found;
 use crate::api::{self, apps};
+use crate::daemon::api_server::not_found;
 use crate::daemon::api_server::{invalid, Fail, Route};
 use crate::daemon::{manager, Daemon};
 use crate::store::AppRow;

@@ -48,7 +48,12 @@ async fn create(d: Arc<Daemon>, e: dynos::Create) -> Result<api::Dyno, Fail> {
     let a = find_app(&d, &e.app)?;
     // Attached (`dyno run`): held by `run`; detached (`run:detached`): `oneoff`.
     if e.body.attach == Some(true) {
-        Ok(run::create(&d, &a, e.body).await?)
+        let mut dyno = run::create(&d, &a, e.body).await?;
+        // Over HTTPS the client is the Heroku CLI: it attaches by rendezvous.
+        if crate::daemon::api_server::https_base().is_some() {
+            dyno.attach_url = d.rendezvous.url_for(&a.id, &dyno.name);
+        }
+        Ok(dyno)
     } else {
         run_detached(&d, &a, e.body).await
     }
