@@ -8,6 +8,7 @@ mod common;
 use common::Env;
 use serde_json::{json, Value};
 use std::process::Command;
+use std::time::Duration;
 
 /// The daemon's HTTPS API as `dyno heroku:env` tells it.
 struct Api {
@@ -349,4 +350,95 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn log_sessions_are_server_sent_events_at_a_secret_url() {
+    // Read by the daemon this test's first command starts.
+    std::env::set_var("DYNO_LOG_KEEPALIVE", "0.5");
+    let env = Env::new("https-sse");
+    let api = Api::of(&env);
+    assert_eq!(
+        api.call("POST", "/apps", Some(&json!({"name": "sse"}))).0,
+        201
+    );
+    for i in 1..=3 {
+        let body = json!({ "K": i.to_string() });
+        assert_eq!(
+            api.call("PATCH", "/apps/sse/config-vars", Some(&body)).0,
+            200
+        );
+    }
+    let session = |tail: bool| {
+        let (s, v) = api.call(
+            "POST",
+            "/apps/sse/log-sessions",
+            Some(&json!({"lines": 2, "tail": tail})),
+        );
+        assert_eq!(s, 201, "{v}");
+        let url = v["logplex_url"].as_str().unwrap().to_string();
+        assert!(
+            url.starts_with(&format!("{}/log-streams/", api.url)),
+            "{url}"
+        );
+        url
+    };
+    // As EventSource reads it: no Authorization header.
+    let ca = api.ca.clone();
+    let get = move |url: &str, extra: &[&str], max: &str| {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "-N", "-D", "-", "--max-time", max, "--cacert", &ca])
+            .args(["-H", "Accept: text/event-stream"]);
+        for h in extra {
+            c.args(["-H", h]);
+        }
+        let o = c.arg(url).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let url = session(false);
+    let out = get(&url, &[], "20");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    assert!(body.starts_with("retry: 10\n\n"), "{body}");
+    // The last two lines, one event each, numbered.
+    assert!(
+        body.contains("id: 1\ndata: ") && body.contains("id: 2\ndata: "),
+        "{body}"
+    );
+    assert!(!body.contains("id: 3\n"), "{body}");
+    assert!(body.contains("Set K config vars"), "{body}");
+    let body = body.to_string();
+    // The URL stays valid; a reconnect (Last-Event-ID) gets no history again.
+    let second = get(&url, &[], "20");
+    assert_eq!(second.split_once("\r\n\r\n").unwrap().1, body);
+    let again = get(&url, &["Last-Event-ID: 2"], "20");
+    let body = again.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(body, "retry: 10\n\n", "{again}");
+    // A quiet tail gets keep-alive comments, and live lines as they come.
+    let url = session(true);
+    let reader = std::thread::spawn({
+        let get = get.clone();
+        move || get(&url, &[], "4")
+    });
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(
+        api.call(
+            "PATCH",
+            "/apps/sse/config-vars",
+            Some(&json!({"LIVE": "1"}))
+        )
+        .0,
+        200
+    );
+    let out = reader.join().unwrap();
+    assert!(out.matches(": keep-alive\n\n").count() >= 2, "{out}");
+    assert!(out.contains("Set LIVE config vars"), "{out}");
+    // Unknown secrets and other methods find nothing.
+    let (s, _, _) = api.req("GET", "/log-streams/nope", None, None, &[]);
+    assert_eq!(s, 404);
 }

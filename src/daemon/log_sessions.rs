@@ -24,8 +24,15 @@ pub const PATH: &str = "/log-streams/";
 const TTL: Duration = Duration::from_secs(24 * 3600);
 /// At most this many sessions are kept (the least recently used go first).
 const MAX_SESSIONS: usize = 1000;
-/// A quiet tail gets a comment this often.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// A quiet tail gets a comment this often: `DYNO_LOG_KEEPALIVE` seconds (30; tests shorten it).
+fn keep_alive() -> Duration {
+    std::env::var("DYNO_LOG_KEEPALIVE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.1)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(30))
+}
 
 #[derive(Default)]
 pub struct Sessions(Mutex<HashMap<String, (logs::Stream, Instant)>>);
@@ -95,7 +102,7 @@ pub async fn serve(d: &Arc<Daemon>, secret: &str, req: Request<Incoming>) -> Res
         if tx.send(Bytes::from_static(b"retry: 10\n\n")).await.is_err() {
             return;
         }
-        let mut ticker = tokio::time::interval(KEEP_ALIVE);
+        let mut ticker = tokio::time::interval(keep_alive());
         ticker.tick().await;
         loop {
             let chunk = tokio::select! {
