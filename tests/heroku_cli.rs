@@ -362,19 +362,23 @@ fn the_heroku_cli_drives_dyno() {
     );
     assert!(still_running, "logs --tail ended by itself");
 
-    // A failed build rejects the push and leaves the running release alone.
-    std::fs::remove_file(src.join("Procfile")).unwrap();
-    std::fs::remove_file(src.join("web.py")).unwrap();
-    std::fs::write(src.join("notes.txt"), "no app here\n").unwrap();
+    // A failed build rejects the push and leaves the running release alone: here a
+    // `.buildpacks` naming a host directory, which a push over HTTPS may not use.
+    std::fs::write(src.join(".buildpacks"), "/root\n").unwrap();
     git(&["add", "-A"]);
-    git(&["commit", "-qm", "break it"]);
+    git(&["commit", "-qm", "a host directory as buildpack"]);
     let push = h.sh("git push heroku main 2>&1", &src);
-    assert!(!push.status.success(), "{}", text(&push));
-    assert!(text(&push).contains("Push rejected"), "{}", text(&push));
+    let out = text(&push);
+    assert!(!push.status.success(), "{out}");
+    assert!(
+        out.contains("Push rejected") && out.contains("a path on the daemon's host"),
+        "{out}"
+    );
     let after = env.json(&["releases", "-a", "myapp", "--json"]);
     assert_eq!(
         after.as_array().unwrap().len(),
-        releases.as_array().unwrap().len() + 1
+        releases.as_array().unwrap().len() + 1,
+        "only the add-on's release was added: {after}"
     );
     assert_eq!(env.get("myapp", "/").0, 200);
 

@@ -20,6 +20,10 @@ pub struct GitSource {
     /// `GIT_QUARANTINE_PATH`: where git keeps the push's objects until the hook accepts it.
     #[serde(default)]
     pub quarantine: Option<String>,
+    /// Pushed over the HTTPS API (`git_http` tells the hook): the commit's `.buildpacks` may
+    /// not name directories or `file://` buildpacks of the daemon's host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_https: bool,
 }
 
 /// Heroku's build resource.

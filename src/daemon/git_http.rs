@@ -126,6 +126,7 @@ async fn receive(dir: std::path::PathBuf, req: Request<Incoming>) -> Resp {
     let mut child = match tokio::process::Command::new("git")
         .args(["receive-pack", "--stateless-rpc"])
         .arg(&dir)
+        .env("DYNO_PUSH_OVER_HTTPS", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
