@@ -370,6 +370,74 @@ mod tests {
     }
 
     #[test]
+    fn quantities_as_numbers_strings_and_changes() {
+        let q = |s: &str| serde_json::from_str::<formation::Quantity>(s);
+        assert_eq!(q("2").unwrap(), 2.into());
+        assert_eq!(q("\"2\"").unwrap(), 2.into());
+        let plus = q("\"+1\"").unwrap();
+        assert!(plus.relative && plus.n == 1);
+        let minus = q("\"-2\"").unwrap();
+        assert!(minus.relative && minus.n == -2);
+        for bad in ["\"lots\"", "\"\"", "\"+\"", "\"1.5\"", "true"] {
+            assert!(q(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&plus).unwrap(), "\"+1\"");
+        assert_eq!(
+            serde_json::to_string(&formation::Quantity::from(3)).unwrap(),
+            "3"
+        );
+    }
+
+    #[test]
+    fn host_paths_of_requests() {
+        let bp = |b: &str| buildpacks::Update {
+            app: "a".into(),
+            body: BuildpackInstallationsUpdate {
+                updates: vec![BuildpackUpdate {
+                    buildpack: b.into(),
+                }],
+            },
+        };
+        for b in [
+            "/srv/bp",
+            "./bp",
+            "../bp",
+            "file:///srv/bp.git",
+            "FILE:///x",
+        ] {
+            assert!(bp(b).unix_only().is_some(), "{b}");
+        }
+        for b in [
+            "python",
+            "heroku/nodejs",
+            "https://github.com/x/y",
+            "git@h:x/y.git",
+        ] {
+            assert!(bp(b).unix_only().is_none(), "{b}");
+        }
+        let build = |dir: &str, q: Option<&str>| builds::Create {
+            app: "a".into(),
+            body: BuildCreate {
+                source_dir: dir.into(),
+                git: Some(GitSource {
+                    commit: "0".repeat(40),
+                    quarantine: q.map(String::from),
+                    over_https: false,
+                }),
+            },
+        };
+        assert!(build("/etc", None).unix_only().is_some());
+        assert!(build("", Some("/x")).unix_only().is_some());
+        assert!(build("", None).unix_only().is_none());
+        assert!(daemon::Stop {
+            body: DaemonStop { keep_dynos: false }
+        }
+        .unix_only()
+        .is_some());
+        assert!(apps::List {}.unix_only().is_none());
+    }
+
+    #[test]
     fn shared_rules() {
         assert!(apps::validate_name("hello-1").is_ok());
         assert!(apps::validate_name("1hello").is_err());

@@ -231,9 +231,8 @@ pub fn authorized<B>(token: &str, req: &Request<B>) -> bool {
 /// Compares without an early exit, so the time taken says nothing of where a guess differs.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
-    for i in 0..b.len() {
-        let x = a.get(i).copied().unwrap_or(0);
-        diff |= x ^ b[i];
+    for (i, y) in b.iter().enumerate() {
+        diff |= a.get(i).copied().unwrap_or(0) ^ y;
     }
     diff == 0 && a.len() == b.len()
 }

@@ -636,6 +636,42 @@ mod tests {
     }
 
     #[test]
+    fn ranges_as_the_heroku_cli_sends_them() {
+        use super::Range;
+        let r = Range::parse("version ..; max=15, order=desc").unwrap();
+        assert_eq!(
+            (r.field.as_str(), r.max, r.desc, r.start),
+            ("version", 15, true, None)
+        );
+        let r = Range::parse("version ..; order=desc,max=1").unwrap();
+        assert_eq!((r.max, r.desc), (1, true));
+        let r = Range::parse("id ..; max=1000;").unwrap();
+        assert_eq!((r.field.as_str(), r.max, r.desc), ("id", 1000, false));
+        let r = Range::parse("name ]myapp..; max=1").unwrap();
+        assert_eq!(r.start, Some(("myapp".to_string(), true)));
+        assert!(Range::parse("").is_none());
+        assert!(Range::parse("version ..; max=lots").is_none());
+        let items: Vec<serde_json::Value> = (1..=5)
+            .map(|v| serde_json::json!({ "version": v }))
+            .collect();
+        let r = Range::parse("version ..; max=2, order=desc").unwrap();
+        let (page, next) = r.page(items.clone());
+        assert_eq!(page, items[3..].iter().rev().cloned().collect::<Vec<_>>());
+        let next = next.unwrap();
+        assert_eq!(next, "version ]4..; max=2, order=desc");
+        let (page, _) = Range::parse(&next).unwrap().page(items.clone());
+        assert_eq!(page[0]["version"], 3);
+        // Numbers sort as numbers (10 after 9).
+        let items: Vec<serde_json::Value> = [10, 9, 1]
+            .iter()
+            .map(|v| serde_json::json!({ "version": v }))
+            .collect();
+        let (page, next) = Range::parse("version ..").unwrap().page(items);
+        assert_eq!(page[2]["version"], 10);
+        assert!(next.is_none());
+    }
+
+    #[test]
     fn decodes_percent_escapes() {
         assert_eq!(super::decode("%2Fsrc%2Fhello"), "/src/hello");
         assert_eq!(super::decode("a+b%"), "a b%");
