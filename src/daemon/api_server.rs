@@ -110,8 +110,8 @@ fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
         .unwrap()
 }
 
-/// A streamed text body fed by a channel (build output, log tails).
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A streamed body fed by a channel (build output, log tails, event streams, git's answers).
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;

@@ -9,9 +9,8 @@ use super::api_server::{self, Fail, Resp};
 use super::Daemon;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -163,19 +162,6 @@ async fn receive(dir: std::path::PathBuf, req: Request<Incoming>) -> Resp {
     Response::builder()
         .header("content-type", "application/x-git-receive-pack-result")
         .header("cache-control", "no-cache")
-        .body(BodyExt::boxed(Stream(rx)))
+        .body(BodyExt::boxed(api_server::ChannelBody(rx)))
         .unwrap()
-}
-
-struct Stream(mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for Stream {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-    }
 }
