@@ -155,6 +155,11 @@ fn every_https_route_needs_the_token() {
     // The token never reaches the daemon's log.
     let log = std::fs::read_to_string(env.home.join("daemon.log")).unwrap_or_default();
     assert!(!log.contains(&api.token), "the token is in daemon.log");
+    // The public CA copy goes with the daemon; the token stays for the next one.
+    env.ok(&["daemon:stop"], None);
+    assert!(!std::path::Path::new(&api.ca).exists());
+    assert_eq!(env.ok(&["auth:token"], None).trim(), api.token);
+    assert!(std::path::Path::new(&api.ca).exists());
 }
 
 #[test]
@@ -441,4 +446,24 @@ fn log_sessions_are_server_sent_events_at_a_secret_url() {
     // Unknown secrets and other methods find nothing.
     let (s, _, _) = api.req("GET", "/log-streams/nope", None, None, &[]);
     assert_eq!(s, 404);
+}
+
+#[test]
+fn a_non_loopback_api_address_warns() {
+    let env = Env::new("https-exposed");
+    let o = env
+        .cmd(&["apps"], None)
+        .env("DYNO_API_ADDR", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let api = Api::of(&env);
+    // Clients still get a loopback URL (the Heroku CLI sends its token to no other host).
+    assert!(api.url.starts_with("https://127.0.0.1:"), "{}", api.url);
+    assert_eq!(api.call("GET", "/account", None).0, 200);
+    let log = std::fs::read_to_string(env.home.join("daemon.log")).unwrap();
+    assert!(
+        log.contains("reachable from other machines"),
+        "no warning in the daemon's log: {log}"
+    );
 }

@@ -389,6 +389,18 @@ mod tests {
     }
 
     #[test]
+    fn an_addon_plan_as_text_or_as_the_heroku_cli_sends_it() {
+        let a: AddonCreate = serde_json::from_str(r#"{"plan": "heroku-redis"}"#).unwrap();
+        assert_eq!(a.plan, "heroku-redis");
+        let a: AddonCreate = serde_json::from_str(
+            r#"{"attachment": {}, "plan": {"name": "heroku-postgresql:essential-0"}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.plan, "heroku-postgresql:essential-0");
+        assert!(serde_json::from_str::<AddonCreate>(r#"{"plan": 3}"#).is_err());
+    }
+
+    #[test]
     fn host_paths_of_requests() {
         let bp = |b: &str| buildpacks::Update {
             app: "a".into(),
