@@ -207,7 +207,16 @@ fn the_heroku_cli_drives_dyno() {
         "{out}"
     );
     h.ok(&["ps:scale", "web=1"], &src);
-    env.wait_dynos_up("myapp", &["web.1"]);
+    let before = env.wait_dynos_up("myapp", &["web.1"])[0]["id"].clone();
+    // ps:restart of a process type: a new web.1.
+    h.ok(&["ps:restart", "--process-type", "web"], &src);
+    assert!(
+        wait_until(Duration::from_secs(30), || env.dynos("myapp").iter().any(
+            |d| { d["name"] == "web.1" && d["state"] == "up" && d["id"] != before }
+        )),
+        "web.1 was not restarted: {:?}",
+        env.dynos("myapp")
+    );
 
     // Config, releases, rollback.
     let out = h.ok(&["config:set", "FOO=bar baz"], &src);

@@ -67,6 +67,12 @@ endpoint! {
     Restart { app, dyno } => DELETE ["apps", app, "dynos", dyno] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/actions/stop` (`ps:stop`, a dyno or a process type).
     Stop { app, dyno } => POST ["apps", app, "dynos", dyno, "actions", "stop"] -> Empty;
+    /// `DELETE /apps/{app}/formations/{type}`: restart every dyno of a process type
+    /// (`heroku ps:restart --process-type`).
+    RestartType { app, process_type } => DELETE ["apps", app, "formations", process_type] -> Empty;
+    /// `POST /apps/{app}/formations/{type}/actions/stop` (`heroku ps:stop --process-type`).
+    StopType { app, process_type }
+        => POST ["apps", app, "formations", process_type, "actions", "stop"] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/actions/kill` (`ps:kill`: SIGKILL at once).
     Kill { app, dyno } => POST ["apps", app, "dynos", dyno, "actions", "kill"] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/attach` with `Upgrade: dyno-attach`: an attached one-off

@@ -571,6 +571,8 @@ mod tests {
             api::dynos::Restart,
             api::dynos::Stop,
             api::dynos::Kill,
+            api::dynos::RestartType,
+            api::dynos::StopType,
             api::dynos::Attach,
             api::releases::List,
             api::releases::Info,

@@ -19,6 +19,8 @@ pub fn routes() -> Vec<Route> {
         Route::json(restart),
         Route::json(stop),
         Route::json(kill),
+        Route::json(restart_type),
+        Route::json(stop_type),
         Route::upgrade(attach),
     ]
 }
@@ -71,6 +73,14 @@ async fn restart(d: Arc<Daemon>, e: dynos::Restart) -> Result<Empty, Fail> {
 
 async fn stop(d: Arc<Daemon>, e: dynos::Stop) -> Result<Empty, Fail> {
     stop_dynos(&d, &e.app, &e.dyno, false)
+}
+
+async fn restart_type(d: Arc<Daemon>, e: dynos::RestartType) -> Result<Empty, Fail> {
+    stop_dynos(&d, &e.app, &e.process_type, false)
+}
+
+async fn stop_type(d: Arc<Daemon>, e: dynos::StopType) -> Result<Empty, Fail> {
+    stop_dynos(&d, &e.app, &e.process_type, false)
 }
 
 async fn kill(d: Arc<Daemon>, e: dynos::Kill) -> Result<Empty, Fail> {
