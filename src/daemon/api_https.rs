@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What the daemon knows of its HTTPS API (also when it is off: the token exists anyway).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ApiInfo {
     /// `https://127.0.0.1:<port>` (a loopback name: the Heroku CLI only sends its token to
     /// `localhost` and `127.0.0.1`).
@@ -28,6 +28,17 @@ pub struct ApiInfo {
     pub token: String,
     /// The world-readable copy of the CA certificate (`NODE_EXTRA_CA_CERTS`, `GIT_SSL_CAINFO`).
     pub ca_public: Option<PathBuf>,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for ApiInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiInfo")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("ca_public", &self.ca_public)
+            .finish()
+    }
 }
 
 /// The bound listener and its TLS acceptor.
