@@ -428,7 +428,7 @@ fn log_sessions_are_server_sent_events_at_a_secret_url() {
     let url = session(true);
     let reader = std::thread::spawn({
         let get = get.clone();
-        move || get(&url, &[], "4")
+        move || get(&url, &[], "10")
     });
     std::thread::sleep(Duration::from_millis(2000));
     assert_eq!(
@@ -443,7 +443,7 @@ fn log_sessions_are_server_sent_events_at_a_secret_url() {
     let out = reader.join().unwrap();
     assert!(out.matches(": keep-alive\n\n").count() >= 2, "{out}");
     assert!(out.contains("Set LIVE config vars"), "{out}");
-    // Unknown secrets and other methods find nothing.
+    // Unknown secrets find nothing.
     let (s, _, _) = api.req("GET", "/log-streams/nope", None, None, &[]);
     assert_eq!(s, 404);
 }
