@@ -49,6 +49,9 @@ _dyno() {
             dyno,apps:rename)
                 cmd="dyno__subcmd__apps:rename"
                 ;;
+            dyno,auth:token)
+                cmd="dyno__subcmd__auth:token"
+                ;;
             dyno,buildpacks)
                 cmd="dyno__subcmd__buildpacks"
                 ;;
@@ -138,6 +141,9 @@ _dyno() {
                 ;;
             dyno,help)
                 cmd="dyno__subcmd__help"
+                ;;
+            dyno,heroku:env)
+                cmd="dyno__subcmd__heroku:env"
                 ;;
             dyno,init)
                 cmd="dyno__subcmd__init"
@@ -241,6 +247,9 @@ _dyno() {
             dyno__subcmd__help,apps:rename)
                 cmd="dyno__subcmd__help__subcmd__apps:rename"
                 ;;
+            dyno__subcmd__help,auth:token)
+                cmd="dyno__subcmd__help__subcmd__auth:token"
+                ;;
             dyno__subcmd__help,buildpacks)
                 cmd="dyno__subcmd__help__subcmd__buildpacks"
                 ;;
@@ -331,6 +340,9 @@ _dyno() {
             dyno__subcmd__help,help)
                 cmd="dyno__subcmd__help__subcmd__help"
                 ;;
+            dyno__subcmd__help,heroku:env)
+                cmd="dyno__subcmd__help__subcmd__heroku:env"
+                ;;
             dyno__subcmd__help,init)
                 cmd="dyno__subcmd__help__subcmd__init"
                 ;;
@@ -407,7 +419,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info auth:token heroku:env certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -663,6 +675,20 @@ _dyno() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__auth:token)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -1269,7 +1295,7 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info auth:token heroku:env certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1423,6 +1449,20 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__apps:rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__help__subcmd__auth:token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1856,6 +1896,20 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dyno__subcmd__help__subcmd__heroku:env)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dyno__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2167,6 +2221,20 @@ _dyno() {
         dyno__subcmd__help__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dyno__subcmd__heroku:env)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -46,6 +46,16 @@ pub const DEFS: &[Def] = &[
         "the router's HTTPS address; `off` for none",
     ),
     def(
+        "api_addr",
+        "127.0.0.1:5001",
+        "the API over HTTPS (the heroku CLI's); `off` for none",
+    ),
+    def(
+        "log_keepalive",
+        "30",
+        "seconds between keep-alive comments on a quiet log session (SSE)",
+    ),
+    def(
         "boot_timeout",
         "60",
         "seconds a web dyno has to bind $PORT (R10)",
@@ -364,6 +374,10 @@ pub struct Settings {
     pub router_addr: String,
     /// `None`: no HTTPS listener. Unlike the HTTP listener's, a failure to bind it only warns.
     pub https_addr: Option<String>,
+    /// The API over HTTPS (for the Heroku CLI); `None`: none. A failure to bind it only warns.
+    pub api_addr: Option<String>,
+    /// Between `: keep-alive` comments of a quiet SSE log session (the CLI gives up at 300 s).
+    pub log_keepalive: Duration,
     pub boot_timeout: Duration,
     pub stop_timeout: Duration,
     /// Heroku's schedule shape (at once, then up to 20, 40, 60, 180, 320 minutes) in seconds.
@@ -411,6 +425,7 @@ impl Settings {
             ..r
         };
         let https = raw.get("https_addr").0.trim();
+        let api = raw.get("api_addr").0.trim();
         let cooloff = raw.get("crash_cooloff").0;
         let crash_cooloff = cooloff
             .split(',')
@@ -448,6 +463,12 @@ impl Settings {
             } else {
                 Some(raw.addr("https_addr")?)
             },
+            api_addr: if api == "off" || api.is_empty() {
+                None
+            } else {
+                Some(raw.addr("api_addr")?)
+            },
+            log_keepalive: raw.secs("log_keepalive", 0.1)?,
             boot_timeout: raw.secs("boot_timeout", 0.001)?,
             stop_timeout: raw.secs("stop_timeout", 0.0)?,
             crash_cooloff,

@@ -105,6 +105,9 @@ pub struct Addon {
     pub name: String,
     pub addon_service: IdName,
     pub plan: Plan,
+    /// What the app pays: the Heroku CLI prints it as the price (always free here).
+    #[serde(default)]
+    pub billed_price: Option<Price>,
     /// The app that created it.
     pub app: IdName,
     /// `provisioning`, `provisioned`.
@@ -143,9 +146,23 @@ pub struct AttachmentName {
 /// `POST /apps/{app}/addons {plan, attachment: {name}}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AddonCreate {
+    /// `heroku-postgresql[:plan]`; the Heroku CLI sends it as `{"name": …}`.
+    #[serde(deserialize_with = "plan_name")]
     pub plan: String,
     #[serde(default)]
     pub attachment: Option<AttachmentName>,
+}
+
+fn plan_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Plan {
+        Name(String),
+        Object { name: String },
+    }
+    Ok(match Plan::deserialize(d)? {
+        Plan::Name(n) | Plan::Object { name: n } => n,
+    })
 }
 
 /// `DELETE /apps/{app}/addons/{addon}`: `force` also destroys an add-on other apps have
@@ -195,6 +212,10 @@ endpoint! {
     Destroy { app, addon } + body: AddonDelete => DELETE ["apps", app, "addons", addon] -> Addon;
     /// `GET /apps/{app}/addon-attachments`.
     Attachments { app } => GET ["apps", app, "addon-attachments"] -> Vec<AddonAttachment>;
+    /// `GET /addons`: every add-on of every app (`heroku addons` outside an app).
+    ListAll {} => GET ["addons"] -> Vec<Addon>;
+    /// `GET /addon-attachments`: every attachment of every app (`heroku addons` asks).
+    AllAttachments {} => GET ["addon-attachments"] -> Vec<AddonAttachment>;
     /// `POST /addon-attachments`: attaches an add-on to another app (a release of that app).
     Attach {} + body: AttachmentCreate => POST ["addon-attachments"] -> AddonAttachment, CREATED;
     /// `DELETE /apps/{app}/addon-attachments/{attachment}` (name or id): a release unsetting

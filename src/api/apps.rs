@@ -31,6 +31,15 @@ pub struct App {
     /// stored, its build cache and its git repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_usage: Option<u64>,
+    /// `basic`: never `eco`, for which the Heroku CLI asks for quotas.
+    #[serde(default)]
+    pub process_tier: Option<String>,
+    /// `complete` (Heroku: `creating` while an app is made).
+    #[serde(default)]
+    pub create_status: Option<String>,
+    /// `cedar`: classic buildpacks and dynos (the Heroku CLI switches modes on `fir`).
+    #[serde(default)]
+    pub generation: Option<IdName>,
 }
 
 /// `POST /apps`.
@@ -50,6 +59,9 @@ endpoint! {
     List {} => GET ["apps"] -> Vec<App>;
     /// `POST /apps`: a new app (a random name without one).
     Create {} + body: AppCreate => POST ["apps"] -> App, CREATED;
+    /// `GET /users/{user}/apps`: the apps of a user, `~` for oneself (`heroku apps`); there is
+    /// one user.
+    ListOfUser { user } => GET ["users", user, "apps"] -> Vec<App>;
     /// `GET /apps/{app}` (name or id).
     Info { app } => GET ["apps", app] -> App;
     /// `PATCH /apps/{app}`: rename.

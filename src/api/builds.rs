@@ -20,6 +20,10 @@ pub struct GitSource {
     /// `GIT_QUARANTINE_PATH`: where git keeps the push's objects until the hook accepts it.
     #[serde(default)]
     pub quarantine: Option<String>,
+    /// Pushed over the HTTPS API (`git_http` tells the hook): the commit's `.buildpacks` may
+    /// not name directories or `file://` buildpacks of the daemon's host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_https: bool,
 }
 
 /// Heroku's build resource.
@@ -64,10 +68,25 @@ endpoint! {
     /// `GET /apps/{app}/builds`, oldest first.
     List { app } => GET ["apps", app, "builds"] -> Vec<Build>;
     /// `POST /apps/{app}/builds`: starts a build; its output follows at `output_stream_url`.
-    Create { app } + body: BuildCreate => POST ["apps", app, "builds"] -> Build, CREATED;
+    Create { app } + body: BuildCreate => POST ["apps", app, "builds"] -> Build, CREATED
+        where unix_only = host_paths_of_build;
     /// `GET /apps/{app}/builds/{build}`.
     Info { app, build } => GET ["apps", app, "builds", build] -> Build;
     /// `GET /apps/{app}/builds/{build}/output`: live while the build runs, then stored (a
     /// build's `output_stream_url`).
     Output { app, build } => GET ["apps", app, "builds", build, "output"] -> Text;
+}
+
+/// A build from a host directory, or from a push's quarantine directory, names host paths.
+fn host_paths_of_build(e: &Create) -> Option<&'static str> {
+    if !e.body.source_dir.is_empty() {
+        return Some("a build from a host directory (source_dir)");
+    }
+    match &e.body.git {
+        Some(GitSource {
+            quarantine: Some(_),
+            ..
+        }) => Some("a build from a push's quarantine directory"),
+        _ => None,
+    }
 }

@@ -12,7 +12,17 @@ endpoint! {
     Get { app } => GET ["apps", app, "config-vars"] -> ConfigVars;
     /// `PATCH /apps/{app}/config-vars`: a new release with the changed config; answers the
     /// whole new map.
-    Update { app } + body: ConfigVarsUpdate => PATCH ["apps", app, "config-vars"] -> ConfigVars;
+    Update { app } + body: ConfigVarsUpdate => PATCH ["apps", app, "config-vars"] -> ConfigVars
+        where unix_only = host_buildpack_url;
+}
+
+/// `BUILDPACK_URL` names the app's buildpack: a directory or `file://` one is a host path.
+fn host_buildpack_url(e: &Update) -> Option<&'static str> {
+    e.body
+        .get("BUILDPACK_URL")
+        .and_then(|v| v.as_deref())
+        .is_some_and(super::buildpacks::is_host_path)
+        .then_some("a directory or file:// buildpack (BUILDPACK_URL)")
 }
 
 /// Heroku's rule for config var keys: letters, digits and underscores, not starting with a digit.

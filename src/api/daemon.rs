@@ -60,5 +60,10 @@ endpoint! {
     /// `GET /daemon/settings`: every setting, its value and where it came from.
     Settings {} => GET ["daemon", "settings"] -> Vec<crate::settings::Resolved>;
     /// `POST /daemon/stop {keep_dynos}`: the daemon stops after answering.
-    Stop {} + body: DaemonStop => POST ["daemon", "stop"] -> DaemonStopping;
+    Stop {} + body: DaemonStop => POST ["daemon", "stop"] -> DaemonStopping
+        where unix_only = always;
+}
+
+fn always(_: &Stop) -> Option<&'static str> {
+    Some("stopping the daemon")
 }

@@ -24,7 +24,17 @@ pub struct DomainCreate {
     pub hostname: String,
 }
 
+/// Heroku's SNI endpoint (a custom certificate for custom domains): dyno has none, the local
+/// CA signs every name the router serves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SniEndpoint {
+    pub id: String,
+    pub name: String,
+}
+
 endpoint! {
+    /// `GET /apps/{app}/sni-endpoints`: always empty (`heroku domains:add` asks).
+    SniEndpoints { app } => GET ["apps", app, "sni-endpoints"] -> Vec<SniEndpoint>;
     /// `GET /apps/{app}/domains`: the app's own host name, then the custom ones.
     List { app } => GET ["apps", app, "domains"] -> Vec<Domain>;
     /// `POST /apps/{app}/domains {hostname}`.

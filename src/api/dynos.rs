@@ -33,7 +33,12 @@ pub struct DynoCreate {
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Values may come as numbers: the Heroku CLI sends `"COLUMNS": 120`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "env_values"
+    )]
     pub env: Option<std::collections::BTreeMap<String, String>>,
     /// No pty even when attached: plain stdin/stdout/stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,11 +81,38 @@ endpoint! {
     Restart { app, dyno } => DELETE ["apps", app, "dynos", dyno] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/actions/stop` (`ps:stop`, a dyno or a process type).
     Stop { app, dyno } => POST ["apps", app, "dynos", dyno, "actions", "stop"] -> Empty;
+    /// `DELETE /apps/{app}/formations/{type}`: restart every dyno of a process type
+    /// (`heroku ps:restart --process-type`).
+    RestartType { app, process_type } => DELETE ["apps", app, "formations", process_type] -> Empty;
+    /// `POST /apps/{app}/formations/{type}/actions/stop` (`heroku ps:stop --process-type`).
+    StopType { app, process_type }
+        => POST ["apps", app, "formations", process_type, "actions", "stop"] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/actions/kill` (`ps:kill`: SIGKILL at once).
     Kill { app, dyno } => POST ["apps", app, "dynos", dyno, "actions", "kill"] -> Empty;
     /// `POST /apps/{app}/dynos/{dyno}/attach` with `Upgrade: dyno-attach`: an attached one-off
     /// dyno's stdio (its `attach_url`).
     Attach { app, dyno } => POST ["apps", app, "dynos", dyno, "attach"] -> Upgrade;
+}
+
+/// An `env` map whose values are strings, numbers or booleans (as text).
+fn env_values<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, D::Error> {
+    let raw: Option<std::collections::BTreeMap<String, serde_json::Value>> =
+        Option::deserialize(d)?;
+    raw.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                serde_json::Value::Number(n) => Ok((k, n.to_string())),
+                serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+                other => Err(serde::de::Error::custom(format!(
+                    "env {k}: expected a string or a number, not {other}"
+                ))),
+            })
+            .collect()
+    })
+    .transpose()
 }
 
 /// One-off dynos (`run.N`, `release.N`) are never part of the formation.

@@ -13,7 +13,8 @@ pub struct DirApp {
 
 endpoint! {
     /// `PUT /local/dirs {dir, app}`: records the directory as the app's.
-    SetDir {} + body: DirApp => PUT ["local", "dirs"] -> DirApp;
+    SetDir {} + body: DirApp => PUT ["local", "dirs"] -> DirApp
+        where unix_only = directory;
 }
 
 /// `GET /local/dirs?dir=..`: the app recorded for exactly this directory, if any.
@@ -39,4 +40,12 @@ impl Endpoint for GetDir {
             .unwrap_or_default();
         Ok(GetDir { dir })
     }
+
+    fn unix_only(&self) -> Option<&'static str> {
+        Some("an app's directory")
+    }
+}
+
+fn directory(_: &SetDir) -> Option<&'static str> {
+    Some("an app's directory")
 }

@@ -1,6 +1,6 @@
 //! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
 //!
-//! Each topic module (`apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
+//! Each topic module (`account`, `apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
 //! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
 //! resources' request and response types (Heroku's Platform API v3 shapes, see
 //! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response
@@ -12,6 +12,7 @@
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+pub mod account;
 pub mod addons;
 pub mod apps;
 pub mod buildpacks;
@@ -28,6 +29,7 @@ pub mod local;
 pub mod logs;
 pub mod releases;
 
+pub use account::{Account, ApiToken};
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
 pub use apps::{App, AppCreate, AppUpdate};
 pub use buildpacks::{
@@ -112,6 +114,12 @@ pub trait Endpoint: Sized {
         query: &[(String, String)],
         body: &[u8],
     ) -> serde_json::Result<Self>;
+    /// What of this request names a path on the daemon's host (a build's `source_dir`, a
+    /// directory buildpack, …), if anything: such requests are served on the Unix socket only,
+    /// since over TCP anyone holding the token could make the root daemon read any directory.
+    fn unix_only(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The pattern of an endpoint as text, `/apps/{}/formation` (error messages, tests).
@@ -170,7 +178,8 @@ macro_rules! endpoint {
     ($(
         $(#[$doc:meta])*
         $name:ident { $($field:ident),* } $(+ body: $body:ty)?
-            => $method:ident [$($seg:tt),+] -> $resp:ty $(, $status:ident)?;
+            => $method:ident [$($seg:tt),+] -> $resp:ty $(, $status:ident)?
+            $(where unix_only = $unix_only:path)?;
     )*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone)]
@@ -211,6 +220,10 @@ macro_rules! endpoint {
                     $(body: $crate::api::json_body::<$body>(body)?,)?
                 })
             }
+
+            $(fn unix_only(&self) -> Option<&'static str> {
+                $unix_only(self)
+            })?
         }
     )*};
 }
@@ -346,6 +359,86 @@ mod tests {
         assert!(e.is_err(), "keep_dynos is required");
         let e = apps::Create::decode(vec![], &[], b"").unwrap();
         assert!(e.body.name.is_none());
+    }
+
+    #[test]
+    fn quantities_as_numbers_strings_and_changes() {
+        let q = |s: &str| serde_json::from_str::<formation::Quantity>(s);
+        assert_eq!(q("2").unwrap(), 2.into());
+        assert_eq!(q("\"2\"").unwrap(), 2.into());
+        let plus = q("\"+1\"").unwrap();
+        assert!(plus.relative && plus.n == 1);
+        let minus = q("\"-2\"").unwrap();
+        assert!(minus.relative && minus.n == -2);
+        for bad in ["\"lots\"", "\"\"", "\"+\"", "\"1.5\"", "true"] {
+            assert!(q(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&plus).unwrap(), "\"+1\"");
+        assert_eq!(
+            serde_json::to_string(&formation::Quantity::from(3)).unwrap(),
+            "3"
+        );
+    }
+
+    #[test]
+    fn an_addon_plan_as_text_or_as_the_heroku_cli_sends_it() {
+        let a: AddonCreate = serde_json::from_str(r#"{"plan": "heroku-redis"}"#).unwrap();
+        assert_eq!(a.plan, "heroku-redis");
+        let a: AddonCreate = serde_json::from_str(
+            r#"{"attachment": {}, "plan": {"name": "heroku-postgresql:essential-0"}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.plan, "heroku-postgresql:essential-0");
+        assert!(serde_json::from_str::<AddonCreate>(r#"{"plan": 3}"#).is_err());
+    }
+
+    #[test]
+    fn host_paths_of_requests() {
+        let bp = |b: &str| buildpacks::Update {
+            app: "a".into(),
+            body: BuildpackInstallationsUpdate {
+                updates: vec![BuildpackUpdate {
+                    buildpack: b.into(),
+                }],
+            },
+        };
+        for b in [
+            "/srv/bp",
+            "./bp",
+            "../bp",
+            "file:///srv/bp.git",
+            "FILE:///x",
+        ] {
+            assert!(bp(b).unix_only().is_some(), "{b}");
+        }
+        for b in [
+            "python",
+            "heroku/nodejs",
+            "https://github.com/x/y",
+            "git@h:x/y.git",
+        ] {
+            assert!(bp(b).unix_only().is_none(), "{b}");
+        }
+        let build = |dir: &str, q: Option<&str>| builds::Create {
+            app: "a".into(),
+            body: BuildCreate {
+                source_dir: dir.into(),
+                git: Some(GitSource {
+                    commit: "0".repeat(40),
+                    quarantine: q.map(String::from),
+                    over_https: false,
+                }),
+            },
+        };
+        assert!(build("/etc", None).unix_only().is_some());
+        assert!(build("", Some("/x")).unix_only().is_some());
+        assert!(build("", None).unix_only().is_none());
+        assert!(daemon::Stop {
+            body: DaemonStop { keep_dynos: false }
+        }
+        .unix_only()
+        .is_some());
+        assert!(apps::List {}.unix_only().is_none());
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Release {
     /// Where the release phase's output can be read (absent without a release phase).
     #[serde(default)]
     pub output_stream_url: Option<String>,
+    /// Whether `releases:rollback` may go back to it: succeeded, with a slug (the Heroku CLI
+    /// rolls back to the second of these).
+    #[serde(default)]
+    pub eligible_for_rollback: bool,
 }
 
 /// `POST /apps/{app}/releases`: roll back to this release (id or version).

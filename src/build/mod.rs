@@ -191,6 +191,25 @@ impl Builder {
 
         // Which buildpacks: the explicit list, or every shipped one as detection candidates.
         let explicit = buildpacks::explicit(req.buildpacks, req.config, &dirs.app)?;
+        // A push over HTTPS comes from anyone holding the token: its own `.buildpacks` must
+        // not make the root daemon copy a host directory into the build.
+        if let (
+            Source::Git {
+                over_https: true, ..
+            },
+            Some((list, ".buildpacks")),
+        ) = (req.source, &explicit)
+        {
+            if let Some(b) = list
+                .iter()
+                .find(|b| crate::api::buildpacks::is_host_path(&b.url))
+            {
+                anyhow::bail!(
+                    ".buildpacks names {}, a path on the daemon's host: a push over HTTPS may use shipped buildpacks and git URLs only",
+                    b.url
+                );
+            }
+        }
         let is_explicit = explicit.is_some();
         let candidates: Vec<Buildpack> = match explicit {
             Some((list, from)) => {

@@ -18,6 +18,9 @@ pub enum Source {
         repo: std::path::PathBuf,
         commit: String,
         quarantine: Option<std::path::PathBuf>,
+        /// Pushed over the HTTPS API (by anyone holding the token): its `.buildpacks` may not
+        /// name host paths.
+        over_https: bool,
     },
 }
 
@@ -49,6 +52,7 @@ pub fn fetch(source: &Source, dst: &Path) -> Result<SourceVersion> {
             repo,
             commit,
             quarantine,
+            ..
         } => {
             checkout_commit(repo, commit, quarantine.as_deref(), dst)?;
             Ok(SourceVersion {
@@ -429,6 +433,7 @@ mod tests {
                 repo: d.path().join("r.git"),
                 commit: c.to_string(),
                 quarantine: None,
+                over_https: false,
             },
             &dst,
         )

@@ -492,6 +492,7 @@ mod tests {
                     unit: "month".into(),
                 },
             },
+            billed_price: None,
             app: app("myapp"),
             state: "provisioned".into(),
             config_vars: vec![],

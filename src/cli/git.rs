@@ -47,6 +47,8 @@ pub async fn pre_receive(paths: &Paths) -> Result<i32> {
             .to_string_lossy()
             .into_owned()
     });
+    // Set by the daemon's git over HTTPS for the push it runs (never by a local `git push`).
+    let over_https = std::env::var_os("DYNO_PUSH_OVER_HTTPS").is_some();
     // A daemon this hook starts must not inherit the push's git environment.
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("GIT_") {
@@ -84,6 +86,7 @@ pub async fn pre_receive(paths: &Paths) -> Result<i32> {
             git: Some(api::GitSource {
                 commit: update.new.clone(),
                 quarantine,
+                over_https,
             }),
         },
         &mut err,

@@ -3,6 +3,7 @@
 
 mod addons;
 mod apps;
+mod auth;
 mod buildpacks;
 mod builds;
 mod certs;
@@ -408,6 +409,13 @@ pub enum Command {
         #[command(flatten)]
         app: AppArg,
     },
+    /// Print the token of the daemon's HTTPS API (for the official heroku CLI)
+    #[command(name = "auth:token")]
+    AuthToken,
+    /// Print the exports that point the official heroku CLI at this daemon:
+    /// eval "$(dyno heroku:env)"
+    #[command(name = "heroku:env")]
+    HerokuEnv,
     /// Show the HTTPS listener and how to trust its local certificate authority
     Certs {
         #[arg(long)]
@@ -788,6 +796,8 @@ async fn run(cmd: Command) -> Result<i32> {
             app,
         } => addons::redis_cli(&paths, app, database, command).await,
         Command::RedisInfo { database, app } => addons::redis_info(&paths, app, database).await,
+        Command::AuthToken => auth::token(&paths).await,
+        Command::HerokuEnv => auth::heroku_env(&paths).await,
         Command::Certs { json } => certs::show(&paths, json).await,
         Command::CertsTrust => certs::trust(&paths, true).await,
         Command::CertsUntrust => certs::trust(&paths, false).await,

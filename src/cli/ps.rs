@@ -216,14 +216,14 @@ pub async fn scale(paths: &Paths, arg: AppArg, changes: &[String]) -> Result<i32
         api::formation::check_quantity(&ptype, q).map_err(anyhow::Error::msg)?;
         updates.push(api::FormationUpdate {
             process_type: ptype,
-            quantity: Some(q),
+            quantity: Some(q.into()),
             size: None,
             dyno_size: None,
         });
     }
     let summary: Vec<String> = updates
         .iter()
-        .map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0)))
+        .map(|u| format!("{}={}", u.process_type, u.quantity.unwrap_or(0.into())))
         .collect();
     eprint!("Scaling dynos... ");
     c.call(api::formation::Update {

@@ -1,7 +1,10 @@
 //! The daemon's HTTP API on the Unix socket: transport, request decoding, error mapping, and
 //! the route table. Routes come from `daemon::api::routes()`: each pairs an endpoint of
 //! `crate::api` (its method and path pattern, request and response types) with its handler in
-//! `daemon/api/<topic>.rs`, so a route cannot exist without its typed endpoint.
+//! `daemon/api/<topic>.rs`, so a route cannot exist without its typed endpoint. The same table
+//! is served over HTTPS by `api_https` (authenticated there); a request that names a host path
+//! (`Endpoint::unix_only`) is refused unless it came over the socket. `Range` headers are
+//! applied here to every list answer (Heroku's pagination).
 
 use super::{run, Daemon};
 use crate::api::{self, Endpoint, ErrorBody, Seg};
@@ -48,7 +51,7 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let (d, routes) = (d.clone(), routes.clone());
-                async move { Ok::<_, Infallible>(handle(d, &routes, req).await) }
+                async move { Ok::<_, Infallible>(handle(d, &routes, req, Transport::Unix).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -124,8 +127,8 @@ fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
         .unwrap()
 }
 
-/// A streamed text body fed by a channel (build output, log tails).
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A streamed body fed by a channel (build output, log tails, event streams, git's answers).
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
@@ -150,11 +153,36 @@ fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
     api::decode_query(req.uri().query().unwrap_or(""))
 }
 
+/// Where a request came from: the Unix socket (the dyno CLI on this machine, root) or the
+/// HTTPS API (anyone holding the token; its base URL, to hand out URLs of its own).
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Unix,
+    Https { base: String },
+}
+
+tokio::task_local! {
+    static TRANSPORT: Transport;
+}
+
+/// The HTTPS API's base URL when the request being handled came over it: handlers hand out URLs
+/// (`logplex_url`, `attach_url`) the client can reach.
+pub fn https_base() -> Option<String> {
+    TRANSPORT
+        .try_with(|t| match t {
+            Transport::Https { base } => Some(base.clone()),
+            Transport::Unix => None,
+        })
+        .ok()
+        .flatten()
+}
+
 type Handler = Box<
     dyn Fn(
             Arc<Daemon>,
             Vec<String>,
             Request<Incoming>,
+            bool,
         ) -> Pin<Box<dyn Future<Output = Result<Resp, Fail>> + Send>>
         + Send
         + Sync,
@@ -225,7 +253,7 @@ impl Route {
         Route {
             method: E::METHOD,
             segs: E::SEGMENTS,
-            handler: Box::new(move |d, params, req| {
+            handler: Box::new(move |d, params, req, over_https| {
                 let f = f.clone();
                 Box::pin(async move {
                     let app = match E::SEGMENTS {
@@ -242,10 +270,24 @@ impl Route {
                             return Err(fail);
                         }
                     };
+                    if let Some(what) = e.unix_only().filter(|_| over_https) {
+                        return Err(Fail(
+                            StatusCode::FORBIDDEN,
+                            "forbidden",
+                            format!(
+                                "{what}: accepted only on the daemon's Unix socket (the dyno CLI on this machine), not over the HTTPS API"
+                            ),
+                        ));
+                    }
                     f(d, e, req).await
                 })
             }),
         }
+    }
+
+    /// The route's method and path pattern (`/apps/{}/formation`): tests walk the table.
+    pub fn describe(&self) -> (Method, String) {
+        (self.method.clone(), api::pattern(self.segs))
     }
 
     /// The path's parameters when this route takes `method` and `segs`.
@@ -285,7 +327,31 @@ async fn decode_request<E: Endpoint>(
     Ok((E::decode(params, &q, &bytes).map_err(bad)?, None))
 }
 
-async fn handle(d: Arc<Daemon>, routes: &[Route], req: Request<Incoming>) -> Resp {
+/// Answers one request from the route table.
+pub async fn handle(
+    d: Arc<Daemon>,
+    routes: &[Route],
+    req: Request<Incoming>,
+    transport: Transport,
+) -> Resp {
+    let over_https = matches!(transport, Transport::Https { .. });
+    let range = (req.method() == Method::GET)
+        .then(|| req.headers().get("range")?.to_str().ok().map(String::from))
+        .flatten();
+    let resp = TRANSPORT.scope(transport, dispatch(d, routes, req, over_https));
+    let resp = resp.await;
+    match range {
+        Some(r) if resp.status() == StatusCode::OK => paginate(resp, &r).await,
+        _ => resp,
+    }
+}
+
+async fn dispatch(
+    d: Arc<Daemon>,
+    routes: &[Route],
+    req: Request<Incoming>,
+    over_https: bool,
+) -> Resp {
     let method = req.method().clone();
     let segs: Vec<String> = req
         .uri()
@@ -298,7 +364,7 @@ async fn handle(d: Arc<Daemon>, routes: &[Route], req: Request<Incoming>) -> Res
         .iter()
         .find_map(|r| r.matches(&method, &segs).map(|params| (r, params)));
     let result = match route {
-        Some((r, params)) => (r.handler)(d, params, req).await,
+        Some((r, params)) => (r.handler)(d, params, req, over_https).await,
         None => Err(Fail(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -307,14 +373,144 @@ async fn handle(d: Arc<Daemon>, routes: &[Route], req: Request<Incoming>) -> Res
     };
     match result {
         Ok(r) => r,
-        Err(Fail(status, id, message)) => json(
-            status,
-            &ErrorBody {
-                id: id.into(),
-                message,
-            },
-        ),
+        Err(fail) => error(fail),
     }
+}
+
+/// Heroku's error JSON, `{"id": "not_found", "message": "…"}`.
+pub fn error(Fail(status, id, message): Fail) -> Resp {
+    json(
+        status,
+        &ErrorBody {
+            id: id.into(),
+            message,
+        },
+    )
+}
+
+/// A `Range` header: `<field> [[]start]..[end]; max=N, order=asc|desc` (the separators after
+/// `;` may be `,` or `;`). Unknown parts are ignored, as Heroku does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    pub field: String,
+    /// The first value, and whether it is excluded (`]v..`, as `Next-Range` sends it).
+    pub start: Option<(String, bool)>,
+    pub max: usize,
+    pub desc: bool,
+}
+
+/// Heroku's page size when a `Range` gives no `max` (and its largest).
+pub const MAX_PAGE: usize = 1000;
+
+impl Range {
+    pub fn parse(s: &str) -> Option<Range> {
+        let (head, opts) = s.split_once(';').unwrap_or((s, ""));
+        let (field, span) = head.trim().split_once(' ').unwrap_or((head.trim(), ""));
+        if field.is_empty() {
+            return None;
+        }
+        let (start, _end) = span.trim().split_once("..").unwrap_or((span.trim(), ""));
+        let start = match start.trim() {
+            "" => None,
+            v => Some(match v.strip_prefix(']') {
+                Some(v) => (v.to_string(), true),
+                None => (v.to_string(), false),
+            }),
+        };
+        let mut r = Range {
+            field: field.to_string(),
+            start,
+            max: MAX_PAGE,
+            desc: false,
+        };
+        for opt in opts.split([',', ';']) {
+            match opt.trim().split_once('=') {
+                Some(("max", n)) => r.max = n.trim().parse::<usize>().ok()?.clamp(1, MAX_PAGE),
+                Some(("order", o)) => r.desc = o.trim() == "desc",
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+
+    /// One page of `items` (sorted by the field, in the order asked for, after `start`), and
+    /// the `Next-Range` of the rest when there is a rest.
+    pub fn page(
+        &self,
+        mut items: Vec<serde_json::Value>,
+    ) -> (Vec<serde_json::Value>, Option<String>) {
+        use std::cmp::Ordering;
+        let key = |v: &serde_json::Value| v.get(&self.field).cloned().unwrap_or_default();
+        let cmp = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+            _ => a.to_string().cmp(&b.to_string()),
+        };
+        items.sort_by(|a, b| {
+            let o = cmp(&key(a), &key(b));
+            if self.desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        if let Some((start, excluded)) = &self.start {
+            let start = serde_json::from_str::<serde_json::Value>(start)
+                .ok()
+                .filter(|v| v.is_number())
+                .unwrap_or_else(|| serde_json::Value::String(start.clone()));
+            items.retain(|v| {
+                let o = cmp(&key(v), &start);
+                let o = if self.desc { o.reverse() } else { o };
+                o == Ordering::Greater || (o == Ordering::Equal && !excluded)
+            });
+        }
+        if items.len() <= self.max {
+            return (items, None);
+        }
+        items.truncate(self.max);
+        let last = match key(items.last().unwrap()) {
+            serde_json::Value::String(s) => s,
+            v => v.to_string(),
+        };
+        let next = format!(
+            "{} ]{last}..; max={}, order={}",
+            self.field,
+            self.max,
+            if self.desc { "desc" } else { "asc" }
+        );
+        (items, Some(next))
+    }
+}
+
+/// Applies a `Range` to a JSON list answer: one page, 206 and `Next-Range` when more remain.
+async fn paginate(resp: Resp, range: &str) -> Resp {
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let Some(range) = Range::parse(range).filter(|_| is_json) else {
+        return resp;
+    };
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = body.collect().await.map(|b| b.to_bytes());
+    let items = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Array(items)) => items,
+        _ => return Response::from_parts(parts, Full::new(bytes).boxed()),
+    };
+    let (page, next) = range.page(items);
+    let mut resp = json(
+        if next.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        },
+        &page,
+    );
+    if let Some(next) = next {
+        resp.headers_mut()
+            .insert("next-range", next.parse().expect("a header value"));
+    }
+    resp
 }
 
 #[cfg(test)]
@@ -345,7 +541,10 @@ mod tests {
             }};
         }
         let n = endpoints![
+            api::account::Info,
+            api::account::Token,
             api::apps::List,
+            api::apps::ListOfUser,
             api::apps::Create,
             api::apps::Info,
             api::apps::Update,
@@ -359,6 +558,8 @@ mod tests {
             api::dynos::Restart,
             api::dynos::Stop,
             api::dynos::Kill,
+            api::dynos::RestartType,
+            api::dynos::StopType,
             api::dynos::Attach,
             api::releases::List,
             api::releases::Info,
@@ -376,6 +577,7 @@ mod tests {
             api::logs::CreateSession,
             api::logs::Stream,
             api::domains::List,
+            api::domains::SniEndpoints,
             api::domains::Create,
             api::domains::Delete,
             api::drains::List,
@@ -397,6 +599,8 @@ mod tests {
             api::addons::InfoOf,
             api::addons::Destroy,
             api::addons::Attachments,
+            api::addons::AllAttachments,
+            api::addons::ListAll,
             api::addons::Attach,
             api::addons::Detach,
             api::addons::Connection,
@@ -426,6 +630,42 @@ mod tests {
         assert!(routes
             .iter()
             .all(|r| r.matches(&hyper::Method::GET, &segs).is_none()));
+    }
+
+    #[test]
+    fn ranges_as_the_heroku_cli_sends_them() {
+        use super::Range;
+        let r = Range::parse("version ..; max=15, order=desc").unwrap();
+        assert_eq!(
+            (r.field.as_str(), r.max, r.desc, r.start),
+            ("version", 15, true, None)
+        );
+        let r = Range::parse("version ..; order=desc,max=1").unwrap();
+        assert_eq!((r.max, r.desc), (1, true));
+        let r = Range::parse("id ..; max=1000;").unwrap();
+        assert_eq!((r.field.as_str(), r.max, r.desc), ("id", 1000, false));
+        let r = Range::parse("name ]myapp..; max=1").unwrap();
+        assert_eq!(r.start, Some(("myapp".to_string(), true)));
+        assert!(Range::parse("").is_none());
+        assert!(Range::parse("version ..; max=lots").is_none());
+        let items: Vec<serde_json::Value> = (1..=5)
+            .map(|v| serde_json::json!({ "version": v }))
+            .collect();
+        let r = Range::parse("version ..; max=2, order=desc").unwrap();
+        let (page, next) = r.page(items.clone());
+        assert_eq!(page, items[3..].iter().rev().cloned().collect::<Vec<_>>());
+        let next = next.unwrap();
+        assert_eq!(next, "version ]4..; max=2, order=desc");
+        let (page, _) = Range::parse(&next).unwrap().page(items.clone());
+        assert_eq!(page[0]["version"], 3);
+        // Numbers sort as numbers (10 after 9).
+        let items: Vec<serde_json::Value> = [10, 9, 1]
+            .iter()
+            .map(|v| serde_json::json!({ "version": v }))
+            .collect();
+        let (page, next) = Range::parse("version ..").unwrap().page(items);
+        assert_eq!(page[2]["version"], 10);
+        assert!(next.is_none());
     }
 
     #[test]

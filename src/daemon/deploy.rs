@@ -38,8 +38,15 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
             source: &source,
             config: &config,
             buildpacks: &buildpacks,
-            // Every build request comes over the Unix socket today (root on this machine).
-            host_files: true,
+            // Host `file://` paths are bound into builds only for what came over the Unix
+            // socket (root on this machine), never for a push over the HTTPS API.
+            host_files: !matches!(
+                source,
+                Source::Git {
+                    over_https: true,
+                    ..
+                }
+            ),
         };
         let result = d.builder.build(&d.runtime, &req, &out).await;
         let recorded = result.and_then(|built| {

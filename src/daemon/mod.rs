@@ -6,15 +6,19 @@
 
 pub mod addons;
 pub mod api;
+pub mod api_https;
 pub mod api_server;
 pub mod deploy;
 pub mod gc;
+pub mod git_http;
 pub mod home;
 pub mod idle;
 pub mod launch;
+pub mod log_sessions;
 pub mod manager;
 pub mod oneoff;
 pub mod release;
+pub mod rendezvous;
 pub mod routing;
 pub mod run;
 
@@ -66,6 +70,12 @@ pub struct Daemon {
     pub inbound: crate::router::Inbound,
     /// The add-on servers (PostgreSQL, Redis) this daemon supervises.
     pub addons: addons::Addons,
+    /// The HTTPS API: its URL, token, public CA certificate.
+    pub api: api_https::ApiInfo,
+    /// Log sessions handed out over HTTPS (their secret URLs).
+    pub log_sessions: log_sessions::Sessions,
+    /// `heroku run`'s rendezvous (one-off dynos attached over HTTPS).
+    pub rendezvous: rendezvous::Rendezvous,
 }
 
 impl Daemon {
@@ -239,6 +249,22 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
         },
         None => None,
     };
+    let api_token = api_https::load_or_create_token(&paths).context("the API token")?;
+    let api_https = match &settings.api_addr {
+        Some(addr) => match api_https::bind(&paths, addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!("no HTTPS API: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let api = api_https::ApiInfo {
+        url: api_https.as_ref().map(|(l, _)| api_https::base_url(l.addr)),
+        token: api_token,
+        ca_public: api_https.as_ref().map(|(_, ca)| ca.clone()),
+    };
     let (inbound, inbound_listeners) = crate::router::Inbound::channel();
     let logs = Logs::with_dir(&paths.home.join("logs")).context("the log history directory")?;
     let idle = idle::Idle::load(&store).context("the idled apps")?;
@@ -264,6 +290,9 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
         dyno_gone: Notify::new(),
         inbound,
         addons: addons::Addons::default(),
+        api,
+        log_sessions: log_sessions::Sessions::default(),
+        rendezvous: rendezvous::Rendezvous::default(),
     });
     tracing::info!(home = %paths.home.display(), instance = %paths.instance, router = %router_addr, "dyno daemon {} starting", crate::api::VERSION);
 
@@ -354,6 +383,20 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
     tokio::spawn(manager::move_off_host_network(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
+    let https_api = match api_https {
+        Some((l, _)) => {
+            tracing::info!(addr = %l.addr, "the API over HTTPS");
+            match rendezvous::bind(l.addr).await {
+                Ok(r) => {
+                    *d.rendezvous.addr.lock().unwrap() = r.local_addr().ok();
+                    tokio::spawn(rendezvous::serve(d.clone(), r, l.acceptor.clone()));
+                }
+                Err(e) => tracing::warn!("no rendezvous for heroku run: {e}"),
+            }
+            Some(tokio::spawn(api_https::serve(d.clone(), l)))
+        }
+        None => None,
+    };
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -379,6 +422,10 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
         }
     }
     server.abort();
+    if let Some(h) = https_api {
+        h.abort();
+        api_https::unpublish_ca(&paths);
+    }
     d.logs.flush();
     let _ = std::fs::remove_file(paths.socket());
     tracing::info!("stopped");

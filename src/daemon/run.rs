@@ -344,28 +344,7 @@ pub fn attach(
             format!("attach needs `Upgrade: {}`", crate::attach::PROTOCOL),
         ));
     }
-    let (id, handle, stdio, exit) = {
-        let mut map = d.runs.dynos.lock().unwrap();
-        let Some((id, e)) = map
-            .iter_mut()
-            .find(|(_, e)| e.app_id == app.id && e.name == name)
-        else {
-            return Err(RunError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("Couldn't find that dyno ({name} of {}).", app.name),
-            ));
-        };
-        let Some(stdio) = e.stdio.take() else {
-            return Err(RunError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{name} is already attached to a client"),
-            ));
-        };
-        e.updated_at = crate::store::now();
-        (id.clone(), e.handle.clone(), stdio, e.exit.clone())
-    };
+    let (id, handle, stdio, exit) = claim(d, app, name)?;
     let d = d.clone();
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -384,6 +363,34 @@ pub fn attach(
         .header(api::VERSION_HEADER, api::VERSION)
         .body(Full::new(Bytes::new()).boxed())
         .unwrap())
+}
+
+/// What a client attaching to an attached one-off dyno takes over: its id, handle, stdio (once:
+/// a second client gets 409) and exit status.
+pub type Claimed = (String, DynoHandle, DynoStdio, watch::Receiver<Option<i32>>);
+
+/// Takes the stdio of the app's attached one-off dyno `name` for a client.
+pub fn claim(d: &Daemon, app: &AppRow, name: &str) -> Result<Claimed, RunError> {
+    let mut map = d.runs.dynos.lock().unwrap();
+    let Some((id, e)) = map
+        .iter_mut()
+        .find(|(_, e)| e.app_id == app.id && e.name == name)
+    else {
+        return Err(RunError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Couldn't find that dyno ({name} of {}).", app.name),
+        ));
+    };
+    let Some(stdio) = e.stdio.take() else {
+        return Err(RunError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{name} is already attached to a client"),
+        ));
+    };
+    e.updated_at = crate::store::now();
+    Ok((id.clone(), e.handle.clone(), stdio, e.exit.clone()))
 }
 
 type Fd = Arc<AsyncFd<OwnedFd>>;
@@ -442,7 +449,7 @@ async fn write_fd(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()>
 
 /// Pipes the dyno's stdio through the client's connection until the dyno ends (then sends its
 /// status) or the client goes away (then the dyno is stopped).
-async fn relay<S>(
+pub async fn relay<S>(
     d: Arc<Daemon>,
     id: String,
     handle: DynoHandle,

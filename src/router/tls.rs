@@ -81,7 +81,13 @@ impl LocalCa {
 
     /// A certificate for `host`, signed by the CA, with the chain rustls serves.
     pub fn issue(&self, host: &str) -> Result<CertifiedKey> {
-        let mut p = CertificateParams::new(vec![host.to_string()])?;
+        self.issue_for(&[host.to_string()])
+    }
+
+    /// A certificate for several names (IP addresses become IP SANs), signed by the CA.
+    pub fn issue_for(&self, names: &[String]) -> Result<CertifiedKey> {
+        let host = names.first().map(String::as_str).unwrap_or("localhost");
+        let mut p = CertificateParams::new(names.to_vec())?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, host);
         p.distinguished_name = dn;
@@ -171,6 +177,27 @@ pub fn acceptor(ca: LocalCa, table: RouteTable) -> Result<tokio_rustls::TlsAccep
             table,
             cache: Mutex::new(HashMap::new()),
         }));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Always the same certificate (the HTTPS API's, the rendezvous'), whatever the client asks.
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// An acceptor serving one certificate for `names`, signed by `ca`.
+pub fn fixed_acceptor(ca: &LocalCa, names: &[String]) -> Result<tokio_rustls::TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(Arc::new(ca.issue_for(names)?))));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -247,7 +247,7 @@ impl Runtime {
                     let body = api::FormationBatchUpdate {
                         updates: vec![api::FormationUpdate {
                             process_type: process_type.clone(),
-                            quantity: Some(quantity as i64),
+                            quantity: Some((quantity as i64).into()),
                             size: None,
                             dyno_size: None,
                         }],

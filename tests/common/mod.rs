@@ -68,6 +68,7 @@ impl Env {
         c.args(args)
             .env("DYNO_HOME", &self.home)
             .env("DYNO_ROUTER_ADDR", "127.0.0.1:0")
+            .env("DYNO_API_ADDR", "127.0.0.1:0")
             .env("DYNO_STOP_TIMEOUT", "3")
             .env("NO_COLOR", "1")
             .env_remove("DYNO_APP")
@@ -307,6 +308,8 @@ impl Drop for Env {
         // Add-on servers name their data or configuration under this home's mount point.
         let addons = format!("/run/dyno-addons/{}/", self.instance);
         kill_matching(&addons);
+        // The HTTPS API's public copy of the CA certificate (a killed daemon leaves it).
+        let _ = std::fs::remove_file(format!("/run/dyno/{}-ca.pem", self.instance));
         std::thread::sleep(Duration::from_millis(200));
         let mut mounts = self.all_mounts();
         mounts.reverse();

@@ -17,6 +17,8 @@ pub fn routes() -> Vec<Route> {
         Route::json(info_of),
         Route::json(destroy),
         Route::json(attachments),
+        Route::json(all_attachments),
+        Route::json(list_all),
         Route::json(attach),
         Route::json(detach),
         Route::json(connection),
@@ -96,6 +98,10 @@ fn addon_json(d: &Daemon, a: &AddonRow) -> Result<Addon, Fail> {
                 unit: "month".into(),
             },
         },
+        billed_price: Some(ep::Price {
+            cents: 0,
+            unit: "month".into(),
+        }),
         app: owner,
         state: a.state.clone(),
         config_vars: atts
@@ -165,6 +171,27 @@ async fn attachments(d: Arc<Daemon>, e: ep::Attachments) -> Result<Vec<AddonAtta
         if let Some(a) = d.store.addon(&t.addon_id)? {
             out.push(attachment_json(&d, &t, &a));
         }
+    }
+    Ok(out)
+}
+
+async fn list_all(d: Arc<Daemon>, _: ep::ListAll) -> Result<Vec<Addon>, Fail> {
+    let mut out = vec![];
+    for a in d.store.addons()? {
+        if a.state == "provisioned" {
+            out.push(addon_json(&d, &a)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn all_attachments(
+    d: Arc<Daemon>,
+    _: ep::AllAttachments,
+) -> Result<Vec<AddonAttachment>, Fail> {
+    let mut out = vec![];
+    for app in d.store.apps()? {
+        out.extend(attachments(d.clone(), ep::Attachments { app: app.id }).await?);
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 
 use super::{find_app, owner};
 use crate::api::{self, apps};
+use crate::daemon::api_server::not_found;
 use crate::daemon::api_server::{invalid, Fail, Route};
 use crate::daemon::{manager, Daemon};
 use crate::store::AppRow;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 pub fn routes() -> Vec<Route> {
     vec![
         Route::json(list),
+        Route::json(list_of_user),
         Route::json(create),
         Route::json(info),
         Route::json(update),
@@ -20,6 +22,14 @@ pub fn routes() -> Vec<Route> {
 
 async fn list(d: Arc<Daemon>, _: apps::List) -> Result<Vec<api::App>, Fail> {
     Ok(d.store.apps()?.iter().map(|a| app_json(&d, a)).collect())
+}
+
+async fn list_of_user(d: Arc<Daemon>, e: apps::ListOfUser) -> Result<Vec<api::App>, Fail> {
+    let me = owner();
+    if ![me.email.as_str(), me.id.as_str(), "~"].contains(&e.user.as_str()) {
+        return Err(not_found("user"));
+    }
+    list(d, apps::List {}).await
 }
 
 async fn create(d: Arc<Daemon>, e: apps::Create) -> Result<api::App, Fail> {
@@ -172,11 +182,13 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
         updated_at: a.updated_at.clone(),
         released_at: current.map(|r| r.created_at.clone()),
         web_url: d.web_url(&a.name),
-        git_url: Some(
-            crate::git::repo_path(&d.paths, &a.name)
+        // Over HTTPS, where `git push` reaches it (git_http); here, the bare repository.
+        git_url: Some(match crate::daemon::api_server::https_base() {
+            Some(base) => format!("{base}/{}.git", a.name),
+            None => crate::git::repo_path(&d.paths, &a.name)
                 .to_string_lossy()
                 .into_owned(),
-        ),
+        }),
         stack: stack.clone(),
         build_stack: stack,
         region: api::IdName {
@@ -195,5 +207,11 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
         space: None,
         team: None,
         disk_usage: None,
+        process_tier: Some("basic".into()),
+        create_status: Some("complete".into()),
+        generation: Some(api::IdName {
+            id: "00000000-0000-4000-8000-000000000003".into(),
+            name: "cedar".into(),
+        }),
     }
 }

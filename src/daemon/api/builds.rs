@@ -95,6 +95,7 @@ fn build_source(d: &Daemon, a: &AppRow, b: api::BuildCreate) -> Result<crate::bu
             repo,
             commit: g.commit,
             quarantine,
+            over_https: g.over_https,
         });
     }
     let dir = std::path::PathBuf::from(&b.source_dir);

@@ -8,7 +8,20 @@ use crate::daemon::{routing, Daemon};
 use std::sync::Arc;
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::json(list), Route::json(create), Route::json(delete)]
+    vec![
+        Route::json(list),
+        Route::json(create),
+        Route::json(delete),
+        Route::json(sni_endpoints),
+    ]
+}
+
+async fn sni_endpoints(
+    d: Arc<Daemon>,
+    e: domains::SniEndpoints,
+) -> Result<Vec<domains::SniEndpoint>, Fail> {
+    find_app(&d, &e.app)?;
+    Ok(vec![])
 }
 
 async fn list(d: Arc<Daemon>, e: domains::List) -> Result<Vec<api::Domain>, Fail> {

@@ -20,6 +20,8 @@ pub fn routes() -> Vec<Route> {
         Route::json(restart),
         Route::json(stop),
         Route::json(kill),
+        Route::json(restart_type),
+        Route::json(stop_type),
         Route::upgrade(attach),
     ]
 }
@@ -67,7 +69,12 @@ async fn create(d: Arc<Daemon>, e: dynos::Create) -> Result<api::Dyno, Fail> {
     let a = find_app(&d, &e.app)?;
     // Attached (`dyno run`): held by `run`; detached (`run:detached`): `oneoff`.
     if e.body.attach == Some(true) {
-        Ok(run::create(&d, &a, e.body).await?)
+        let mut dyno = run::create(&d, &a, e.body).await?;
+        // Over HTTPS the client is the Heroku CLI: it attaches by rendezvous.
+        if crate::daemon::api_server::https_base().is_some() {
+            dyno.attach_url = d.rendezvous.url_for(&a.id, &dyno.name);
+        }
+        Ok(dyno)
     } else {
         run_detached(&d, &a, e.body).await
     }
@@ -85,6 +92,14 @@ async fn restart(d: Arc<Daemon>, e: dynos::Restart) -> Result<Empty, Fail> {
 
 async fn stop(d: Arc<Daemon>, e: dynos::Stop) -> Result<Empty, Fail> {
     stop_dynos(&d, &e.app, &e.dyno, false)
+}
+
+async fn restart_type(d: Arc<Daemon>, e: dynos::RestartType) -> Result<Empty, Fail> {
+    stop_dynos(&d, &e.app, &e.process_type, false)
+}
+
+async fn stop_type(d: Arc<Daemon>, e: dynos::StopType) -> Result<Empty, Fail> {
+    stop_dynos(&d, &e.app, &e.process_type, false)
 }
 
 async fn kill(d: Arc<Daemon>, e: dynos::Kill) -> Result<Empty, Fail> {

@@ -44,6 +44,11 @@ fn scale(d: &Arc<Daemon>, a: &AppRow, b: api::FormationBatchUpdate) -> Result<()
             ));
         }
         if let Some(q) = u.quantity {
+            let current = formation
+                .iter()
+                .find(|f| f.process_type == u.process_type)
+                .map_or(0, |f| f.quantity as i64);
+            let q = if q.relative { current + q.n } else { q.n };
             let q = formation::check_quantity(&u.process_type, q).map_err(invalid)?;
             updates.push((u.process_type, q));
         }

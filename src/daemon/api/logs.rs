@@ -25,13 +25,19 @@ async fn create_session(d: Arc<Daemon>, e: logs::CreateSession) -> Result<api::L
         dyno: b.dyno,
         source: b.source,
     };
+    // Over HTTPS: a URL with its own secret (EventSource sends no token); here: the stream's
+    // path on the socket.
+    let logplex_url = match crate::daemon::api_server::https_base() {
+        Some(base) => d.log_sessions.create(&base, stream),
+        None => stream.path(),
+    };
     Ok(api::LogSession {
         id: crate::store::new_id(),
-        logplex_url: stream.path(),
+        logplex_url,
     })
 }
 
-async fn stream(d: Arc<Daemon>, e: logs::Stream) -> Result<mpsc::Receiver<Bytes>, Fail> {
+pub(crate) async fn stream(d: Arc<Daemon>, e: logs::Stream) -> Result<mpsc::Receiver<Bytes>, Fail> {
     let a = find_app(&d, &e.app)?;
     let logs::Stream {
         lines,

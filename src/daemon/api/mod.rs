@@ -8,6 +8,7 @@ use super::Daemon;
 use crate::api;
 use crate::store::AppRow;
 
+pub mod account;
 pub mod addons;
 pub mod apps;
 pub mod buildpacks;
@@ -28,6 +29,7 @@ pub mod releases;
 pub fn routes() -> Vec<Route> {
     [
         daemon::routes(),
+        account::routes(),
         apps::routes(),
         addons::routes(),
         formation::routes(),

@@ -134,6 +134,7 @@ fn releases_json(d: &Daemon, a: &AppRow) -> Result<Vec<api::Release>, Fail> {
         .into_iter()
         .map(|r| api::Release {
             current: Some(&r.id) == current.as_ref(),
+            eligible_for_rollback: r.status == "succeeded" && r.slug_id.is_some(),
             output_stream_url: d.store.release_output(&r.id).ok().flatten().map(|_| {
                 releases::Output {
                     app: a.id.clone(),
