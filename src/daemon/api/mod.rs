@@ -23,6 +23,7 @@ pub mod idling;
 pub mod local;
 pub mod logs;
 pub mod releases;
+pub mod slugs;
 
 /// The route table: every endpoint the daemon answers.
 pub fn routes() -> Vec<Route> {
@@ -33,6 +34,7 @@ pub fn routes() -> Vec<Route> {
         formation::routes(),
         dynos::routes(),
         releases::routes(),
+        slugs::routes(),
         config::routes(),
         builds::routes(),
         buildpacks::routes(),
