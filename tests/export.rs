@@ -451,3 +451,39 @@ fn push_sends_the_image_to_a_loopback_registry_that_skopeo_reads_back() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(inspect("stable")["Digest"], digest.as_str());
 }
+
+#[test]
+fn bad_input_is_refused_and_writes_nothing() {
+    let env = Env::new("export-bad");
+    let tmp = env.home.parent().unwrap().to_path_buf();
+    let out = tmp.join("out");
+    let out_s = out.to_string_lossy().into_owned();
+    let err = env.fails(&["export", "-a", "nosuchapp", "-o", &out_s], None);
+    assert!(err.contains("Couldn't find that app"), "{err}");
+    // An app with nothing deployed has no release to export.
+    // (From a directory of its own: `apps:create` links the directory it runs in to the app.)
+    let lonely = tmp.join("lonely");
+    std::fs::create_dir_all(&lonely).unwrap();
+    env.ok(&["apps:create", "empty"], Some(&lonely));
+    let err = env.fails(&["export", "-a", "empty", "-o", &out_s], None);
+    assert!(err.contains("no succeeded release"), "{err}");
+    assert!(!out.exists());
+
+    let name = format!("exp{:06x}", rand_u32() & 0xffffff);
+    deployed(&env, &name, "bad");
+    for (args, says) in [
+        (vec!["--release", "v99"], "Couldn't find release v99"),
+        (vec!["--release", "nonsense"], "Couldn't find release nonsense"),
+    ] {
+        let mut a = vec!["export", "-a", &name, "-o", &out_s];
+        a.extend(args.iter().copied());
+        let err = env.fails(&a, None);
+        assert!(err.contains(says), "{a:?}: {err}");
+        assert!(!out.exists(), "{a:?} wrote {out_s}");
+    }
+    // A file where the output directory should go is left as it is.
+    std::fs::write(&out, "mine").unwrap();
+    let err = env.fails(&["export", "-a", &name, "-o", &out_s], None);
+    assert!(err.contains("is not a directory"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+}
