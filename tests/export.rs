@@ -65,7 +65,10 @@ impl Podman {
 
     /// Runs podman; (success, stdout + stderr).
     fn run(&self, args: &[&str]) -> (bool, String) {
-        let o = self.cmd(args).output().expect("podman (apt-get install podman)");
+        let o = self
+            .cmd(args)
+            .output()
+            .expect("podman (apt-get install podman)");
         (
             o.status.success(),
             format!(
@@ -83,7 +86,8 @@ impl Podman {
     }
 
     fn on_drop(&mut self, args: &[&str]) {
-        self.cleanup.push(args.iter().map(|s| s.to_string()).collect());
+        self.cleanup
+            .push(args.iter().map(|s| s.to_string()).collect());
     }
 }
 
@@ -120,7 +124,10 @@ fn venv() -> PathBuf {
                 .status()
                 .unwrap()
                 .success();
-        assert!(ok, "could not install kubernetes-validate and bcrypt from PyPI");
+        assert!(
+            ok,
+            "could not install kubernetes-validate and bcrypt from PyPI"
+        );
     }
     venv
 }
@@ -133,7 +140,10 @@ fn deployed(env: &Env, name: &str, greeting: &str) -> PathBuf {
         &dir,
     );
     env.ok(&["up"], Some(&dir));
-    env.ok(&["config:set", &format!("GREETING={greeting}"), "-a", name], None);
+    env.ok(
+        &["config:set", &format!("GREETING={greeting}"), "-a", name],
+        None,
+    );
     env.ok(&["ps:scale", "worker=1", "-a", name], None);
     // The config change's release phase runs before it becomes current.
     let current = wait_until(Duration::from_secs(60), || {
@@ -160,7 +170,10 @@ fn export(env: &Env, name: &str, out: &Path) -> String {
         "export failed: {stdout}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    eprintln!("export took {:.1}s:\n{stdout}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "export took {:.1}s:\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
     stdout
 }
 
@@ -173,7 +186,10 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     let out = env.home.parent().unwrap().join("out");
     let printed = export(&env, &name, &out);
     let image = format!("localhost/{name}:v2");
-    assert!(printed.contains(&format!("-----> Exporting {name} v2")), "{printed}");
+    assert!(
+        printed.contains(&format!("-----> Exporting {name} v2")),
+        "{printed}"
+    );
     assert!(printed.contains("stack layer"), "{printed}");
     for f in [
         "image.oci.tar",
@@ -184,7 +200,10 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    assert!(!out.join(".dyno-export").exists(), "scratch space left behind");
+    assert!(
+        !out.join(".dyno-export").exists(),
+        "scratch space left behind"
+    );
 
     // skopeo, an independent client, reads the archive: digest, labels, and no config var.
     let archive = format!("oci-archive:{}", out.join("image.oci.tar").display());
@@ -197,7 +216,10 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     assert_eq!(info["Labels"]["dyno.app"], name.as_str());
     assert_eq!(info["Labels"]["dyno.release"], "v2");
     let digest = info["Digest"].as_str().unwrap();
-    assert!(printed.contains(digest), "skopeo's digest {digest} not in: {printed}");
+    assert!(
+        printed.contains(digest),
+        "skopeo's digest {digest} not in: {printed}"
+    );
     let o = Command::new("skopeo")
         .args(["inspect", "--config", &archive])
         .output()
@@ -210,10 +232,17 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
         .unwrap()
         .contains(&Value::from("HOME=/app")));
     assert_eq!(cfg["config"]["Entrypoint"][0], "/.dyno/init");
-    assert!(!config.contains(&greeting), "a config var baked into the image: {config}");
+    assert!(
+        !config.contains(&greeting),
+        "a config var baked into the image: {config}"
+    );
     assert!(!config.contains("GREETING"), "{config}");
     let kube = std::fs::read_to_string(out.join("kubernetes.yaml")).unwrap();
-    assert_eq!(kube.matches(&greeting).count(), 1, "only in the Secret: {kube}");
+    assert_eq!(
+        kube.matches(&greeting).count(),
+        1,
+        "only in the Secret: {kube}"
+    );
 
     // Valid for Kubernetes 1.27 (the oldest the issue names), strictly: no unknown field.
     let validate = venv().join("bin/kubernetes-validate");
@@ -234,7 +263,10 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(o.status.success(), "{f} is not valid: {text}");
-        assert!(!text.contains("WARN") && !text.contains("ERROR"), "{f}: {text}");
+        assert!(
+            !text.contains("WARN") && !text.contains("ERROR"),
+            "{f}: {text}"
+        );
     }
 
     let mut podman = Podman::new(env.home.parent().unwrap());
@@ -254,7 +286,9 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
         "python3 release.py",
     ]);
     assert!(
-        ran.contains(&format!("release phase ran: greeting={greeting} release=v2")),
+        ran.contains(&format!(
+            "release phase ran: greeting={greeting} release=v2"
+        )),
         "{ran}"
     );
 
@@ -282,7 +316,10 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     assert!(up, "the web never answered: {answer}\nplay: {played}");
     assert!(answer.contains(&format!("greeting={greeting}")), "{answer}");
     assert!(answer.contains("dyno=web.1 "), "{answer}");
-    assert!(answer.contains("profile=sourced"), ".profile.d not sourced: {answer}");
+    assert!(
+        answer.contains("profile=sourced"),
+        ".profile.d not sourced: {answer}"
+    );
     assert!(answer.contains("user=47000 home=/app"), "{answer}");
 
     let mut beat = String::new();
@@ -394,10 +431,16 @@ fn push_sends_the_image_to_a_loopback_registry_that_skopeo_reads_back() {
     };
     let o = run(&repo, &["--creds", "ci:wrong"], None);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("refused these credentials"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("refused these credentials"),
+        "{err}"
+    );
     let o = run(&repo, &[], None);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("wants credentials"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("wants credentials"),
+        "{err}"
+    );
 
     let o = run(&repo, &["--creds", "ci:s3cret"], None);
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -473,7 +516,10 @@ fn bad_input_is_refused_and_writes_nothing() {
     deployed(&env, &name, "bad");
     for (args, says) in [
         (vec!["--release", "v99"], "Couldn't find release v99"),
-        (vec!["--release", "nonsense"], "Couldn't find release nonsense"),
+        (
+            vec!["--release", "nonsense"],
+            "Couldn't find release nonsense",
+        ),
     ] {
         let mut a = vec!["export", "-a", &name, "-o", &out_s];
         a.extend(args.iter().copied());

@@ -57,11 +57,12 @@ pub async fn export(paths: &Paths, arg: AppArg, o: Options) -> Result<i32> {
         None if o.creds.is_some() => bail!("--creds is for --push"),
         None => None,
     };
-    let slug_id = release
-        .slug
-        .as_ref()
-        .map(|s| s.id.clone())
-        .ok_or_else(|| anyhow!("v{} of {name} has no slug (nothing deployed yet)", release.version))?;
+    let slug_id = release.slug.as_ref().map(|s| s.id.clone()).ok_or_else(|| {
+        anyhow!(
+            "v{} of {name} has no slug (nothing deployed yet)",
+            release.version
+        )
+    })?;
     let slug = c
         .call(api::slugs::Info {
             app: name.clone(),
@@ -242,9 +243,6 @@ pub async fn export(paths: &Paths, arg: AppArg, o: Options) -> Result<i32> {
         let digest = push::push(&image, &r, creds).await?;
         println!(" done, {digest}");
     }
-    println!(
-        "-----> Done in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("-----> Done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(0)
 }

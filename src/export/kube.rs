@@ -90,9 +90,11 @@ impl App {
         if ptype == "web" && cluster {
             c["ports"] = json!([{"name": "http", "containerPort": PORT, "protocol": "TCP"}]);
             // Heroku's boot timeout (R10): 60 s for the port to accept connections.
-            c["startupProbe"] = json!({"tcpSocket": {"port": PORT}, "periodSeconds": 5, "failureThreshold": 12});
+            c["startupProbe"] =
+                json!({"tcpSocket": {"port": PORT}, "periodSeconds": 5, "failureThreshold": 12});
             c["readinessProbe"] = json!({"tcpSocket": {"port": PORT}, "periodSeconds": 5});
-            c["livenessProbe"] = json!({"tcpSocket": {"port": PORT}, "periodSeconds": 10, "failureThreshold": 3});
+            c["livenessProbe"] =
+                json!({"tcpSocket": {"port": PORT}, "periodSeconds": 10, "failureThreshold": 3});
         }
         c
     }
@@ -332,7 +334,10 @@ mod tests {
         // podman: only what the formation runs, config from the ConfigMap.
         let p = a.podman_kube_yaml();
         assert!(p.contains("configMapRef") && !p.contains("secretRef"));
-        assert!(p.contains("value: web.1") && !p.contains("containerPort"), "{p}");
+        assert!(
+            p.contains("value: web.1") && !p.contains("containerPort"),
+            "{p}"
+        );
         assert!(!p.contains("worker-high"));
         assert!(a.podman_configmap_yaml().contains("GREETING: hi"));
     }

@@ -46,8 +46,11 @@ pub fn init_layer(exe: &Path, work: &Path) -> Result<Layer> {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o755);
     h.set_size(len);
-    w.tar()
-        .append_data(&mut h, INIT.trim_start_matches('/'), std::fs::File::open(&stripped)?)?;
+    w.tar().append_data(
+        &mut h,
+        INIT.trim_start_matches('/'),
+        std::fs::File::open(&stripped)?,
+    )?;
     let layer = w.finish(&format!("dyno export: init (dyno {})", crate::api::VERSION))?;
     std::fs::remove_file(&stripped)?;
     Ok(layer)
@@ -73,7 +76,10 @@ pub fn slug_layer(slug_tgz: &Path, work: &Path, created_by: &str) -> Result<Laye
         let _ = h.set_groupname("dyno");
         match e.header().entry_type() {
             tar::EntryType::Symlink => {
-                let target = e.link_name()?.context("a link without a target")?.into_owned();
+                let target = e
+                    .link_name()?
+                    .context("a link without a target")?
+                    .into_owned();
                 h.set_size(0);
                 w.tar().append_link(&mut h, &path, target)?;
             }

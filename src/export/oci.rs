@@ -208,10 +208,6 @@ impl Image {
         put("index.json", &index)?;
         put(&blob_name(&self.digest()), &self.manifest)?;
         put(&blob_name(&self.config_digest()), &self.config)?;
-        let mut dirs = tar::Header::new_ustar();
-        dirs.set_entry_type(tar::EntryType::Directory);
-        dirs.set_mode(0o755);
-        dirs.set_size(0);
         for layer in &self.layers {
             let mut f = File::open(&layer.blob.path)
                 .with_context(|| format!("open {}", layer.blob.path.display()))?;
@@ -219,9 +215,7 @@ impl Image {
             tar.append_data(&mut h, blob_name(&layer.blob.digest), &mut f)?;
         }
         let w = tar.into_inner()?;
-        w.into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, out)?;
         Ok(())
     }

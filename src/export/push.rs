@@ -29,7 +29,8 @@ impl Reference {
     /// A reference must name its registry (`host.domain/…`, `host:port/…` or `localhost/…`):
     /// pushing to a default registry on the internet by accident is not an option.
     pub fn parse(s: &str, default_tag: &str) -> Result<Reference> {
-        let bad = |why: &str| anyhow!("--push {s:?}: {why} (e.g. registry.example.com/team/app:v12)");
+        let bad =
+            |why: &str| anyhow!("--push {s:?}: {why} (e.g. registry.example.com/team/app:v12)");
         let (registry, rest) = s.split_once('/').ok_or_else(|| bad("no registry host"))?;
         if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
             return Err(bad("the first part must be a registry host"));
@@ -50,11 +51,15 @@ impl Reference {
                     && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
             });
         if !repo_ok {
-            return Err(bad("the repository must be lowercase letters, digits, '.', '_', '-'"));
+            return Err(bad(
+                "the repository must be lowercase letters, digits, '.', '_', '-'",
+            ));
         }
         let tag_ok = !tag.is_empty()
             && tag.len() <= 128
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             && !tag.starts_with(['.', '-']);
         if !tag_ok {
             return Err(bad("bad tag"));
@@ -112,9 +117,9 @@ pub fn credentials(creds: Option<&str>, registry: &str) -> Result<Option<(String
         .decode(auth.trim())
         .map_err(|_| anyhow!("REGISTRY_AUTH_FILE: the auth of {registry} is not base64"))?;
     let s = String::from_utf8(raw)?;
-    let (u, p) = s
-        .split_once(':')
-        .ok_or_else(|| anyhow!("REGISTRY_AUTH_FILE: the auth of {registry} is not user:password"))?;
+    let (u, p) = s.split_once(':').ok_or_else(|| {
+        anyhow!("REGISTRY_AUTH_FILE: the auth of {registry} is not user:password")
+    })?;
     Ok(Some((u.into(), p.into())))
 }
 
@@ -178,7 +183,10 @@ impl Registry {
             return Ok(());
         }
         if a.status != StatusCode::UNAUTHORIZED {
-            bail!("the registry answered {} to /v2/: is it an OCI registry?", a.status);
+            bail!(
+                "the registry answered {} to /v2/: is it an OCI registry?",
+                a.status
+            );
         }
         let challenge = a
             .headers
@@ -198,10 +206,7 @@ impl Registry {
             let realm = params
                 .get("realm")
                 .ok_or_else(|| anyhow!("the registry's token challenge has no realm"))?;
-            let mut url = format!(
-                "{realm}?scope=repository:{}:pull,push",
-                self.repository
-            );
+            let mut url = format!("{realm}?scope=repository:{}:pull,push", self.repository);
             if let Some(s) = params.get("service") {
                 url.push_str(&format!("&service={s}"));
             }
@@ -249,7 +254,11 @@ impl Registry {
             )
             .await?;
         if a.status != StatusCode::ACCEPTED {
-            bail!("the registry refused an upload: {} {}", a.status, text(&a.body));
+            bail!(
+                "the registry refused an upload: {} {}",
+                a.status,
+                text(&a.body)
+            );
         }
         let mut location = location(&a)?;
         let mut sent = 0u64;
@@ -279,7 +288,11 @@ impl Registry {
                 )
                 .await?;
             if a.status != StatusCode::ACCEPTED {
-                bail!("the registry refused a chunk: {} {}", a.status, text(&a.body));
+                bail!(
+                    "the registry refused a chunk: {} {}",
+                    a.status,
+                    text(&a.body)
+                );
             }
             location = location_of(&a, &location)?;
             sent += n as u64;
@@ -294,7 +307,11 @@ impl Registry {
             )
             .await?;
         if a.status != StatusCode::CREATED {
-            bail!("the registry did not take {digest}: {} {}", a.status, text(&a.body));
+            bail!(
+                "the registry did not take {digest}: {} {}",
+                a.status,
+                text(&a.body)
+            );
         }
         Ok(())
     }
@@ -366,7 +383,11 @@ pub async fn push(image: &Image, r: &Reference, creds: Option<(String, String)>)
         )
         .await?;
     if a.status != StatusCode::CREATED {
-        bail!("the registry did not take the manifest: {} {}", a.status, text(&a.body));
+        bail!(
+            "the registry did not take the manifest: {} {}",
+            a.status,
+            text(&a.body)
+        );
     }
     let digest = a
         .headers
@@ -396,8 +417,12 @@ mod tests {
         assert!(!r.is_loopback());
         let r = Reference::parse("127.0.0.1:5999/myapp", "v3").unwrap();
         assert_eq!((r.tag.as_str(), r.is_loopback()), ("v3", true));
-        assert!(Reference::parse("localhost/a:b", "v1").unwrap().is_loopback());
-        assert!(Reference::parse("[::1]:5000/a", "v1").unwrap().is_loopback());
+        assert!(Reference::parse("localhost/a:b", "v1")
+            .unwrap()
+            .is_loopback());
+        assert!(Reference::parse("[::1]:5000/a", "v1")
+            .unwrap()
+            .is_loopback());
         for bad in [
             "myapp",
             "team/myapp:v1",

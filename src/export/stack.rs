@@ -89,7 +89,13 @@ fn owner(path: &Path) -> Result<String> {
     }
     for p in &tries {
         if let Ok(out) = run(Command::new("dpkg").arg("-S").arg(p)) {
-            let pkg = out.lines().next().unwrap_or("").split(": ").next().unwrap_or("");
+            let pkg = out
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split(": ")
+                .next()
+                .unwrap_or("");
             let pkg = pkg.split(',').next().unwrap_or("").trim();
             return Ok(pkg.split(':').next().unwrap_or(pkg).to_string());
         }
@@ -98,7 +104,7 @@ fn owner(path: &Path) -> Result<String> {
 }
 
 fn installed_version(pkg: &str) -> Result<String> {
-    Ok(run(Command::new("dpkg-query").args(["-W", "-f", "${Version}", pkg]))?)
+    run(Command::new("dpkg-query").args(["-W", "-f", "${Version}", pkg]))
 }
 
 /// `1:3.11.2-6+deb12u6` → `3.11.2`, `18.20.4+dfsg-1~deb12u3` → `18.20.4`.
@@ -213,7 +219,8 @@ fn own_tree(path: &Path) -> Option<String> {
     let real = std::fs::canonicalize(path).ok()?;
     let rest = real.strip_prefix("/usr/lib").ok()?;
     let first = rest.components().next()?;
-    (rest.components().count() > 1).then(|| format!("/usr/lib/{}", first.as_os_str().to_string_lossy()))
+    (rest.components().count() > 1)
+        .then(|| format!("/usr/lib/{}", first.as_os_str().to_string_lossy()))
 }
 
 /// The installed packages `pkg` depends on (first alternatives that are installed here).
