@@ -478,6 +478,19 @@ fn push_sends_the_image_to_a_loopback_registry_that_skopeo_reads_back() {
     let info = inspect("v2");
     assert_eq!(info["Digest"], digest.as_str(), "{printed}");
     assert_eq!(info["Labels"]["dyno.release"], "v2");
+    // Every layer is there: skopeo pulls the whole image back, checking each blob's digest.
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            "ci:s3cret",
+            &format!("docker://{repo}:v2"),
+            &format!("oci:{}:pulled", tmp.join("pulled").display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // REGISTRY_AUTH_FILE (containers-auth.json) instead of --creds; a tag of one's own. The
     // blobs are there already: only the manifest goes.
