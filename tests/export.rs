@@ -273,6 +273,8 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     podman.on_drop(&["rmi", "-f", &image]);
     let loaded = podman.ok(&["load", "-i", &out.join("image.oci.tar").to_string_lossy()]);
     assert!(loaded.contains(&image), "{loaded}");
+    // Disk is shared: the archive's 276 MB are in podman's storage now.
+    let _ = std::fs::remove_file(out.join("image.oci.tar"));
 
     // The release phase, as release.yaml's Job runs it: the image with the release command.
     let ran = podman.ok(&[
@@ -491,6 +493,9 @@ fn push_sends_the_image_to_a_loopback_registry_that_skopeo_reads_back() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Disk is shared: neither copy is needed any more.
+    let _ = std::fs::remove_dir_all(tmp.join("pulled"));
+    let _ = std::fs::remove_file(out.join("image.oci.tar"));
 
     // REGISTRY_AUTH_FILE (containers-auth.json) instead of --creds; a tag of one's own. The
     // blobs are there already: only the manifest goes.
