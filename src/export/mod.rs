@@ -120,3 +120,65 @@ impl Drop for OutDir {
         let _ = std::fs::remove_dir_all(&self.work);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// The slug's entries (root's in dyno's store) belong to the dyno user in the image, links
+    /// stay links, and an entry outside `app/` is refused.
+    #[test]
+    fn the_slug_layer_is_the_dyno_users() {
+        let dir = std::env::temp_dir().join(format!("dyno-slug-layer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tgz = |entries: &[(&str, Option<&str>)]| {
+            let p = dir.join("slug.tgz");
+            let f = std::fs::File::create(&p).unwrap();
+            let mut t = tar::Builder::new(flate2::write::GzEncoder::new(f, Default::default()));
+            for (name, link) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_mode(0o700);
+                match link {
+                    Some(l) => {
+                        h.set_entry_type(tar::EntryType::Symlink);
+                        h.set_size(0);
+                        t.append_link(&mut h, name, l).unwrap();
+                    }
+                    None => {
+                        h.set_size(2);
+                        t.append_data(&mut h, name, &b"hi"[..]).unwrap();
+                    }
+                }
+            }
+            t.into_inner().unwrap().finish().unwrap();
+            p
+        };
+        let p = tgz(&[("app/run", None), ("app/py", Some("/usr/bin/python3"))]);
+        let layer = slug_layer(&p, &dir, "t").unwrap();
+        let f = std::fs::File::open(&layer.blob.path).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let mut seen = 0;
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            assert_eq!(e.header().uid().unwrap(), 47000);
+            assert_eq!(e.header().gid().unwrap(), 47000);
+            if e.path().unwrap().ends_with("py") {
+                assert_eq!(
+                    e.link_name().unwrap().unwrap().to_string_lossy(),
+                    "/usr/bin/python3"
+                );
+            } else {
+                let mut s = String::new();
+                e.read_to_string(&mut s).unwrap();
+                assert_eq!(s, "hi");
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+        let p = tgz(&[("etc/passwd", None)]);
+        let e = slug_layer(&p, &dir, "t").unwrap_err().to_string();
+        assert!(e.contains("outside app/"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

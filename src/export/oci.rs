@@ -241,3 +241,74 @@ pub fn file_digest(path: &Path) -> Result<String> {
     std::io::copy(&mut f, &mut h)?;
     Ok(format!("sha256:{}", hex(&h.finalize())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::io::Read;
+
+    /// The archive is a valid OCI layout: every blob is named by its digest, the index points at
+    /// the manifest, the manifest at the config and layers, the config's diff ids are the
+    /// digests of the uncompressed layers.
+    #[test]
+    fn archives_are_content_addressed_all_the_way_down() {
+        let dir = std::env::temp_dir().join(format!("dyno-oci-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = LayerWriter::create(&dir.join("l.tar.gz")).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        w.tar()
+            .append_data(&mut h, "app/hello", &b"hello"[..])
+            .unwrap();
+        let layer = w.finish("test").unwrap();
+        let run = RunConfig {
+            user: "47000:47000".into(),
+            ..Default::default()
+        };
+        let img = Image::new(vec![layer], &run, "2026-12-08T00:00:00Z").unwrap();
+        let out = dir.join("image.oci.tar");
+        img.write_archive(&out, "localhost/t:v1").unwrap();
+
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut a = tar::Archive::new(File::open(&out).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = vec![];
+            e.read_to_end(&mut data).unwrap();
+            files.insert(name, data);
+        }
+        for (name, data) in &files {
+            if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                assert_eq!(sha256_hex(data), hex, "{name}");
+            }
+        }
+        let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        let m = &index["manifests"][0];
+        assert_eq!(m["digest"], img.digest());
+        assert_eq!(
+            m["annotations"]["org.opencontainers.image.ref.name"],
+            "localhost/t:v1"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&files[&blob_name(&img.digest())]).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(
+            &files[&blob_name(manifest["config"]["digest"].as_str().unwrap())],
+        )
+        .unwrap();
+        assert_eq!(config["config"]["User"], "47000:47000");
+        let gz = &files[&blob_name(manifest["layers"][0]["digest"].as_str().unwrap())];
+        let mut tar = vec![];
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(
+            config["rootfs"]["diff_ids"][0],
+            format!("sha256:{}", sha256_hex(&tar))
+        );
+        assert_eq!(manifest["layers"][0]["size"], gz.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -276,14 +276,41 @@ pub fn ensure(cache: &Path, init: &Path, say: &mut dyn FnMut(&str)) -> Result<St
             )
         }
     ));
+    // What an interrupted build left (we hold the lock: no build is running), and the layers of
+    // older recipes (the host's runtimes changed): hundreds of MB each.
+    for e in std::fs::read_dir(cache)?.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        // Only names of ours: DYNO_STACK_CACHE may point into a directory holding other things.
+        let ours = (n.len() == 16 && n.chars().all(|c| c.is_ascii_hexdigit()))
+            || n.strip_prefix("build-")
+                .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if ours && e.path().is_dir() && n != key[..16] {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
     let work = cache.join(format!("build-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let result = build(&recipe, init, &work, &dir);
     let _ = std::fs::remove_dir_all(&work);
     let mut s = result?;
     s.built = true;
     Ok(s)
+}
+
+/// The runtime's version as found in the new root against what `dyno stack` reports.
+fn check_version(name: &str, path: &str, want: &str, answer: Result<String>) -> Result<String> {
+    match answer.as_ref().ok().and_then(|t| host_stack::version_in(t)) {
+        Some(v) if v == want => Ok(v),
+        Some(v) => bail!(
+            "the stack layer would carry {name} {v} but `dyno stack` reports {name} {want}: \
+             the host's {name} is not the one Debian's mirror has"
+        ),
+        None => bail!(
+            "the stack layer has no working {name} ({path}: {}) but `dyno stack` reports \
+             {name} {want}",
+            answer.err().map(|e| e.to_string()).unwrap_or_default()
+        ),
+    }
 }
 
 fn build(recipe: &Recipe, init: &Path, work: &Path, dir: &Path) -> Result<StackLayer> {
@@ -333,19 +360,7 @@ fn build(recipe: &Recipe, init: &Path, work: &Path, dir: &Path) -> Result<StackL
     let mut runtimes = vec![];
     for (name, want, path) in &recipe.runtimes {
         let answer = chroot_output(&root, &[path, host_stack::version_flag(name)]);
-        let got = answer.as_ref().ok().and_then(|t| host_stack::version_in(t));
-        match got {
-            Some(v) if v == *want => runtimes.push((name.clone(), v)),
-            Some(v) => bail!(
-                "the stack layer would carry {name} {v} but `dyno stack` reports {name} {want}: \
-                 the host's {name} is not the one Debian's mirror has"
-            ),
-            None => bail!(
-                "the stack layer has no working {name} ({path}: {}) but `dyno stack` reports \
-                 {name} {want}",
-                answer.err().map(|e| e.to_string()).unwrap_or_default()
-            ),
-        }
+        runtimes.push((name.clone(), check_version(name, path, want, answer)?));
     }
     // The init must start in this root: its shared libraries are there.
     let check = root.join(".dyno/init");
@@ -533,6 +548,28 @@ fn append_tree<W: std::io::Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_mismatch_is_refused_naming_the_runtime() {
+        let ok = check_version("node", "/usr/bin/node", "20.20.2", Ok("v20.20.2\n".into()));
+        assert_eq!(ok.unwrap(), "20.20.2");
+        let e = check_version("node", "/usr/bin/node", "20.20.2", Ok("v18.20.4\n".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("node 18.20.4") && e.contains("reports node 20.20.2"),
+            "{e}"
+        );
+        let e = check_version(
+            "npm",
+            "/usr/bin/npm",
+            "11.19.1",
+            Err(anyhow::anyhow!("boom")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no working npm") && e.contains("boom"), "{e}");
+    }
 
     #[test]
     fn upstream_versions_drop_epoch_revision_and_repacks() {
