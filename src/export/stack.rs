@@ -13,7 +13,7 @@ use super::oci::{Layer, LayerWriter};
 use crate::build::stack as host_stack;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -241,7 +241,12 @@ fn depends(pkg: &str) -> Result<Vec<String>> {
 pub fn ensure(cache: &Path, init: &Path, say: &mut dyn FnMut(&str)) -> Result<StackLayer> {
     let recipe = recipe(init)?;
     let key = super::oci::sha256_hex(&serde_json::to_vec(&recipe)?);
-    std::fs::create_dir_all(cache).with_context(|| format!("mkdir {}", cache.display()))?;
+    // 0700 when we make it: the default lives in DYNO_HOME, where nothing grants others anything.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(cache)
+        .with_context(|| format!("mkdir {}", cache.display()))?;
     let dir = cache.join(&key[..16]);
     // One build per cache at a time: concurrent exports (tests) wait and then reuse it.
     let lock = std::fs::File::create(cache.join(".lock"))?;
