@@ -49,9 +49,6 @@ _dyno() {
             dyno,apps:rename)
                 cmd="dyno__subcmd__apps:rename"
                 ;;
-            dyno,auth:token)
-                cmd="dyno__subcmd__auth:token"
-                ;;
             dyno,buildpacks)
                 cmd="dyno__subcmd__buildpacks"
                 ;;
@@ -76,12 +73,6 @@ _dyno() {
             dyno,certs)
                 cmd="dyno__subcmd__certs"
                 ;;
-            dyno,certs:trust)
-                cmd="dyno__subcmd__certs:trust"
-                ;;
-            dyno,certs:untrust)
-                cmd="dyno__subcmd__certs:untrust"
-                ;;
             dyno,completions)
                 cmd="dyno__subcmd__completions"
                 ;;
@@ -99,9 +90,6 @@ _dyno() {
                 ;;
             dyno,daemon)
                 cmd="dyno__subcmd__daemon"
-                ;;
-            dyno,daemon:settings)
-                cmd="dyno__subcmd__daemon:settings"
                 ;;
             dyno,daemon:status)
                 cmd="dyno__subcmd__daemon:status"
@@ -130,8 +118,8 @@ _dyno() {
             dyno,drains:remove)
                 cmd="dyno__subcmd__drains:remove"
                 ;;
-            dyno,gc)
-                cmd="dyno__subcmd__gc"
+            dyno,export)
+                cmd="dyno__subcmd__export"
                 ;;
             dyno,git:hook)
                 cmd="dyno__subcmd__git:hook"
@@ -141,9 +129,6 @@ _dyno() {
                 ;;
             dyno,help)
                 cmd="dyno__subcmd__help"
-                ;;
-            dyno,heroku:env)
-                cmd="dyno__subcmd__heroku:env"
                 ;;
             dyno,init)
                 cmd="dyno__subcmd__init"
@@ -247,9 +232,6 @@ _dyno() {
             dyno__subcmd__help,apps:rename)
                 cmd="dyno__subcmd__help__subcmd__apps:rename"
                 ;;
-            dyno__subcmd__help,auth:token)
-                cmd="dyno__subcmd__help__subcmd__auth:token"
-                ;;
             dyno__subcmd__help,buildpacks)
                 cmd="dyno__subcmd__help__subcmd__buildpacks"
                 ;;
@@ -274,12 +256,6 @@ _dyno() {
             dyno__subcmd__help,certs)
                 cmd="dyno__subcmd__help__subcmd__certs"
                 ;;
-            dyno__subcmd__help,certs:trust)
-                cmd="dyno__subcmd__help__subcmd__certs:trust"
-                ;;
-            dyno__subcmd__help,certs:untrust)
-                cmd="dyno__subcmd__help__subcmd__certs:untrust"
-                ;;
             dyno__subcmd__help,completions)
                 cmd="dyno__subcmd__help__subcmd__completions"
                 ;;
@@ -297,9 +273,6 @@ _dyno() {
                 ;;
             dyno__subcmd__help,daemon)
                 cmd="dyno__subcmd__help__subcmd__daemon"
-                ;;
-            dyno__subcmd__help,daemon:settings)
-                cmd="dyno__subcmd__help__subcmd__daemon:settings"
                 ;;
             dyno__subcmd__help,daemon:status)
                 cmd="dyno__subcmd__help__subcmd__daemon:status"
@@ -328,8 +301,8 @@ _dyno() {
             dyno__subcmd__help,drains:remove)
                 cmd="dyno__subcmd__help__subcmd__drains:remove"
                 ;;
-            dyno__subcmd__help,gc)
-                cmd="dyno__subcmd__help__subcmd__gc"
+            dyno__subcmd__help,export)
+                cmd="dyno__subcmd__help__subcmd__export"
                 ;;
             dyno__subcmd__help,git:hook)
                 cmd="dyno__subcmd__help__subcmd__git:hook"
@@ -339,9 +312,6 @@ _dyno() {
                 ;;
             dyno__subcmd__help,help)
                 cmd="dyno__subcmd__help__subcmd__help"
-                ;;
-            dyno__subcmd__help,heroku:env)
-                cmd="dyno__subcmd__help__subcmd__heroku:env"
                 ;;
             dyno__subcmd__help,init)
                 cmd="dyno__subcmd__help__subcmd__init"
@@ -419,7 +389,7 @@ _dyno() {
 
     case "${cmd}" in
         dyno)
-            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info auth:token heroku:env certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
+            opts="-h -V --help --version up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear export stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -682,20 +652,6 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__auth:token)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dyno__subcmd__buildpacks)
             opts="-a -h -V --app --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -896,34 +852,6 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__certs:trust)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__certs:untrust)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dyno__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1028,20 +956,6 @@ _dyno() {
             ;;
         dyno__subcmd__daemon)
             opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__daemon:settings)
-            opts="-h -V --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1236,13 +1150,41 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__gc)
-            opts="-h -V --dry-run --json --help --version"
+        dyno__subcmd__export)
+            opts="-a -o -h -V --app --release --output --push --creds --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --release)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1295,7 +1237,7 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help)
-            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info auth:token heroku:env certs certs:trust certs:untrust builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear stack git:remote git:hook daemon daemon:stop daemon:status gc daemon:settings completions man shim init static help"
+            opts="up apps apps:create apps:info apps:destroy apps:rename ps ps:scale logs releases run dash releases:info releases:rollback releases:output config config:get config:set config:unset ps:restart ps:stop ps:kill run:detached domains domains:add domains:remove drains drains:add drains:remove ps:idle addons addons:create addons:info addons:attach addons:detach addons:destroy pg:psql pg:info redis:cli redis:info certs builds builds:output buildpacks buildpacks:set buildpacks:add buildpacks:remove buildpacks:clear export stack git:remote git:hook daemon daemon:stop daemon:status completions man shim init static help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1462,20 +1404,6 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__help__subcmd__auth:token)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dyno__subcmd__help__subcmd__buildpacks)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1588,34 +1516,6 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__help__subcmd__certs:trust)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__help__subcmd__certs:untrust)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dyno__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1687,20 +1587,6 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__daemon)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__help__subcmd__daemon:settings)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1840,7 +1726,7 @@ _dyno() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dyno__subcmd__help__subcmd__gc)
+        dyno__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1883,20 +1769,6 @@ _dyno() {
             return 0
             ;;
         dyno__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__help__subcmd__heroku:env)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2221,20 +2093,6 @@ _dyno() {
         dyno__subcmd__help__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dyno__subcmd__heroku:env)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -67,6 +67,33 @@ if [ ${#addon_missing[@]} -gt 0 ]; then
   fi
 fi
 
+# `dyno export`: mmdebstrap builds the image's stack layer; podman (with runc: crun fails on
+# these cgroup v1 hosts; catatonit for the pause image `podman kube play` builds), skopeo and
+# docker-registry are what its tests check the image with.
+# docker-registry's own service would take port 5000: installed without starting it (the tests
+# run their own on a free loopback port), and not enabled for the next boot.
+export_missing=()
+for p in mmdebstrap podman runc catatonit skopeo docker-registry; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || export_missing+=("$p")
+done
+if [ ${#export_missing[@]} -gt 0 ]; then
+  echo "-----> Installing export tools: ${export_missing[*]} (no service started)"
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# dyno: installing export tools, no service started\nexit 101\n' |
+      as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 0755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${export_missing[@]}" || { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] || {
     echo "-----> Installing Rust (rustup)"

@@ -287,8 +287,8 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
-/// The TLS client settings of drains: the Mozilla roots, the machine's bundle, and `extra`.
-fn client_config(extra: Option<&[u8]>) -> Arc<rustls::ClientConfig> {
+/// The TLS client settings of drains (and `dyno export --push`): the Mozilla roots, the machine's bundle, and `extra`.
+pub(crate) fn client_config(extra: Option<&[u8]>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let bundle = std::env::var_os("SSL_CERT_FILE")
@@ -323,7 +323,7 @@ async fn tls_connect(
     Ok(stream)
 }
 
-async fn http_connect(
+pub(crate) async fn http_connect(
     uri: &Uri,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod drains;
+pub mod export;
 pub mod git;
 pub mod logs;
 pub mod names;

@@ -1,7 +1,7 @@
 //! The daemon's HTTP API, by topic, shared by the CLI and the daemon.
 //!
 //! Each topic module (`account`, `apps`, `addons`, `formation`, `dynos`, `releases`, `config`, `builds`,
-//! `buildpacks`, `logs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
+//! `buildpacks`, `logs`, `slugs`, `domains`, `drains`, `idling`, `certs`, `daemon`, `local`) holds its
 //! resources' request and response types (Heroku's Platform API v3 shapes, see
 //! shared/notes/heroku-behaviour.md), one [`Endpoint`] per endpoint (method, path and response
 //! type together), and the rules both sides of the socket check (config var names, one-off
@@ -28,6 +28,7 @@ pub mod idling;
 pub mod local;
 pub mod logs;
 pub mod releases;
+pub mod slugs;
 
 pub use account::{Account, ApiToken};
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
@@ -47,6 +48,7 @@ pub use idling::AppIdling;
 pub use local::DirApp;
 pub use logs::{LogSession, LogSessionCreate};
 pub use releases::{Release, ReleaseCreate, ReleaseRef, SlugRef};
+pub use slugs::{Slug, SlugBlob};
 
 /// Sent by both sides on every request/response so a mismatch is noticed.
 pub const VERSION_HEADER: &str = "x-dyno-version";

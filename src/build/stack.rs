@@ -31,6 +31,15 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
     ("go", "version", "golang-go"),
 ];
 
+/// The flag that makes runtime `name` print its version (`--version`; `version` for go).
+pub fn version_flag(name: &str) -> &'static str {
+    RUNTIMES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, f, _)| *f)
+        .unwrap_or("--version")
+}
+
 /// Finds `cmd` on the stack's PATH (the host's /usr, as dynos see it).
 fn which(cmd: &str) -> Option<String> {
     PATH.split(':')

@@ -12,6 +12,7 @@ mod daemon;
 mod dash;
 mod domains;
 mod drains;
+mod export;
 mod git;
 mod idling;
 mod logs;
@@ -487,6 +488,24 @@ pub enum Command {
         #[command(flatten)]
         app: AppArg,
     },
+    /// Export a release as an OCI image and Kubernetes manifests (to outgrow one machine)
+    Export {
+        #[command(flatten)]
+        app: AppArg,
+        /// The release to export (`v12`, `12`; default: the current one)
+        #[arg(long)]
+        release: Option<String>,
+        /// The directory to write into (default: `<app>-k8s`)
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Also push the image to a registry: `registry.example.com/team/app[:tag]` (default
+        /// tag: the release, `v12`); plain http only for a loopback registry
+        #[arg(long, value_name = "REF")]
+        push: Option<String>,
+        /// Registry credentials `USER:PASSWORD` (default: `REGISTRY_AUTH_FILE`)
+        #[arg(long, value_name = "USER:PASSWORD")]
+        creds: Option<String>,
+    },
     /// Show the stack: the runtimes (python3, node, ruby, go) dynos and builds get from the host
     Stack {
         #[arg(long)]
@@ -823,6 +842,21 @@ async fn run(cmd: Command) -> Result<i32> {
             buildpacks::change(&paths, app, buildpacks::Change::Clear).await
         }
         Command::Stack { json } => buildpacks::stack(json),
+        Command::Export {
+            app,
+            release,
+            output,
+            push,
+            creds,
+        } => {
+            let o = export::Options {
+                release,
+                out: output,
+                push,
+                creds,
+            };
+            export::export(&paths, app, o).await
+        }
         Command::GitRemote { app, remote } => git::remote(&paths, app, &remote).await,
         Command::GitHook { hook } => match hook.as_str() {
             "pre-receive" => git::pre_receive(&paths).await,

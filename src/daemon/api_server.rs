@@ -566,6 +566,8 @@ mod tests {
             api::releases::ConfigVarsOf,
             api::releases::Output,
             api::releases::Rollback,
+            api::slugs::Info,
+            api::slugs::Blob,
             api::config::Get,
             api::config::Update,
             api::builds::List,

@@ -24,6 +24,7 @@ pub mod idling;
 pub mod local;
 pub mod logs;
 pub mod releases;
+pub mod slugs;
 
 /// The route table: every endpoint the daemon answers.
 pub fn routes() -> Vec<Route> {
@@ -35,6 +36,7 @@ pub fn routes() -> Vec<Route> {
         formation::routes(),
         dynos::routes(),
         releases::routes(),
+        slugs::routes(),
         config::routes(),
         builds::routes(),
         buildpacks::routes(),
