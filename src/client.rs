@@ -193,6 +193,25 @@ impl Client {
         }
         Ok(())
     }
+
+    /// A binary answer (a backup's dump): follows a URL the daemon handed out
+    /// (`download_url`) and writes its bytes to `out`; returns how many there were.
+    pub async fn download(&self, url: &str, out: &mut impl std::io::Write) -> Result<u64> {
+        let resp = self.send(Method::GET, url, None).await?;
+        if !resp.status().is_success() {
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            bail!("{}", error_body(&bytes).message);
+        }
+        let mut body = resp.into_body();
+        let mut n = 0;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                out.write_all(&data)?;
+                n += data.len() as u64;
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Heroku's `{id, message}`, or the answer's text as the message.

@@ -26,6 +26,7 @@ pub mod formation;
 pub mod idling;
 pub mod local;
 pub mod logs;
+pub mod pg_backups;
 pub mod releases;
 
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};

@@ -14,6 +14,7 @@ mod drains;
 mod git;
 mod idling;
 mod logs;
+mod pg_backups;
 mod ps;
 mod releases;
 mod run;
@@ -390,6 +391,8 @@ pub enum Command {
         #[command(flatten)]
         app: AppArg,
     },
+    #[command(flatten)]
+    PgBackups(pg_backups::Cmd),
     /// Open redis-cli on a Redis add-on (default: REDIS), or run one command
     #[command(name = "redis:cli")]
     RedisCli {
@@ -689,6 +692,7 @@ async fn run(cmd: Command) -> Result<i32> {
             app,
         } => addons::psql(&paths, app, database, command).await,
         Command::PgInfo { database, app } => addons::pg_info(&paths, app, database).await,
+        Command::PgBackups(cmd) => pg_backups::run(&paths, cmd).await,
         Command::RedisCli {
             database,
             command,

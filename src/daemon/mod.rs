@@ -7,6 +7,7 @@
 pub mod addons;
 pub mod api;
 pub mod api_server;
+pub mod backups;
 pub mod deploy;
 pub mod home;
 pub mod idle;

@@ -24,7 +24,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// An add-on by name or id, or by its attachment's name in `app` (`DATABASE`).
-fn find_addon(d: &Daemon, app: Option<&AppRow>, key: &str) -> Result<AddonRow, Fail> {
+pub(super) fn find_addon(d: &Daemon, app: Option<&AppRow>, key: &str) -> Result<AddonRow, Fail> {
     if let Some(a) = d.store.addon(key)? {
         return Ok(a);
     }

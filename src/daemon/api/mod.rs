@@ -22,6 +22,7 @@ pub mod formation;
 pub mod idling;
 pub mod local;
 pub mod logs;
+pub mod pg_backups;
 pub mod releases;
 
 /// The route table: every endpoint the daemon answers.
@@ -30,6 +31,7 @@ pub fn routes() -> Vec<Route> {
         daemon::routes(),
         apps::routes(),
         addons::routes(),
+        pg_backups::routes(),
         formation::routes(),
         dynos::routes(),
         releases::routes(),
