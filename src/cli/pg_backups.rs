@@ -13,7 +13,7 @@ use std::path::PathBuf;
 pub enum Cmd {
     /// List the app's Postgres backups (id, time, size, database)
     #[command(name = "pg:backups")]
-    PgBackups {
+    List {
         #[command(flatten)]
         app: AppArg,
         #[arg(long)]
@@ -21,7 +21,7 @@ pub enum Cmd {
     },
     /// Capture a backup of a Postgres database now (default: DATABASE)
     #[command(name = "pg:backups:capture")]
-    PgBackupsCapture {
+    Capture {
         /// The add-on or attachment (DATABASE, HEROKU_POSTGRESQL_RED, postgresql-…)
         database: Option<String>,
         #[command(flatten)]
@@ -29,7 +29,7 @@ pub enum Cmd {
     },
     /// Replace a database's data with a backup's (default: the latest, into DATABASE); the dynos restart
     #[command(name = "pg:backups:restore")]
-    PgBackupsRestore {
+    Restore {
         /// The backup (b001; default: the latest)
         backup: Option<String>,
         /// The add-on or attachment to restore into (default: DATABASE)
@@ -42,7 +42,7 @@ pub enum Cmd {
     },
     /// Download a backup's dump (pg_restore's custom format) to the current directory
     #[command(name = "pg:backups:download")]
-    PgBackupsDownload {
+    Download {
         /// The backup (b001; default: the latest)
         backup: Option<String>,
         /// Where to write it (default: latest.dump)
@@ -55,15 +55,15 @@ pub enum Cmd {
 
 pub async fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::PgBackups { app, json } => list(paths, app, json).await,
-        Cmd::PgBackupsCapture { database, app } => capture(paths, app, database).await,
-        Cmd::PgBackupsRestore {
+        Cmd::List { app, json } => list(paths, app, json).await,
+        Cmd::Capture { database, app } => capture(paths, app, database).await,
+        Cmd::Restore {
             backup,
             database,
             confirm,
             app,
         } => restore(paths, app, backup, database, confirm).await,
-        Cmd::PgBackupsDownload {
+        Cmd::Download {
             backup,
             output,
             app,
