@@ -28,6 +28,7 @@ pub mod local;
 pub mod logs;
 pub mod pg_backups;
 pub mod releases;
+pub mod scheduler;
 
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
 pub use apps::{App, AppCreate, AppUpdate};

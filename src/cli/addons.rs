@@ -124,8 +124,10 @@ pub async fn create(
         println!("{}", serde_json::to_string_pretty(&a)?);
         return Ok(0);
     }
-    let var = a.config_vars.first().cloned().unwrap_or_default();
-    println!("Created {} as {var}", a.name);
+    match a.config_vars.first() {
+        Some(var) => println!("Created {} as {var}", a.name),
+        None => println!("Created {}", a.name),
+    }
     if svc.name == "heroku-postgresql" {
         println!("Database has been created and is available");
     }

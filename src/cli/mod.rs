@@ -7,6 +7,7 @@ mod buildpacks;
 mod builds;
 mod certs;
 mod config;
+mod cron;
 mod daemon;
 mod dash;
 mod domains;
@@ -321,7 +322,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create an add-on: heroku-postgresql[:plan] (DATABASE_URL) or heroku-redis[:plan] (REDIS_URL)
+    /// Create an add-on: heroku-postgresql[:plan] (DATABASE_URL), heroku-redis[:plan] (REDIS_URL) or scheduler
     #[command(name = "addons:create")]
     AddonsCreate {
         /// The service and plan, `heroku-postgresql` or `heroku-redis:mini`
@@ -393,6 +394,8 @@ pub enum Command {
     },
     #[command(flatten)]
     PgBackups(pg_backups::Cmd),
+    #[command(flatten)]
+    Cron(cron::Cmd),
     /// Open redis-cli on a Redis add-on (default: REDIS), or run one command
     #[command(name = "redis:cli")]
     RedisCli {
@@ -693,6 +696,7 @@ async fn run(cmd: Command) -> Result<i32> {
         } => addons::psql(&paths, app, database, command).await,
         Command::PgInfo { database, app } => addons::pg_info(&paths, app, database).await,
         Command::PgBackups(cmd) => pg_backups::run(&paths, cmd).await,
+        Command::Cron(cmd) => cron::run(&paths, cmd).await,
         Command::RedisCli {
             database,
             command,

@@ -17,6 +17,7 @@ pub mod oneoff;
 pub mod release;
 pub mod routing;
 pub mod run;
+pub mod scheduler;
 
 use crate::build::{BuildOutput, Builder};
 use crate::logs::{LogLine, Logs};
@@ -462,6 +463,7 @@ async fn run() -> Result<()> {
         manager::kick(&d, &app.id);
     }
     tokio::spawn(manager::move_off_host_network(d.clone()));
+    tokio::spawn(scheduler::run(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
 

@@ -100,7 +100,7 @@ fn addon_json(d: &Daemon, a: &AddonRow) -> Result<Addon, Fail> {
         state: a.state.clone(),
         config_vars: atts
             .iter()
-            .filter(|t| t.app_id == a.app_id)
+            .filter(|t| t.app_id == a.app_id && addons::has_server(a))
             .map(|t| format!("{}_URL", t.name))
             .collect(),
         attachments: atts.iter().map(|t| attachment_json(d, t, a)).collect(),

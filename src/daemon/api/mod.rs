@@ -24,6 +24,7 @@ pub mod local;
 pub mod logs;
 pub mod pg_backups;
 pub mod releases;
+pub mod scheduler;
 
 /// The route table: every endpoint the daemon answers.
 pub fn routes() -> Vec<Route> {
@@ -32,6 +33,7 @@ pub fn routes() -> Vec<Route> {
         apps::routes(),
         addons::routes(),
         pg_backups::routes(),
+        scheduler::routes(),
         formation::routes(),
         dynos::routes(),
         releases::routes(),

@@ -1,0 +1,169 @@
+//! `cron`, `cron:add`, `cron:run`, `cron:remove`: the scheduler add-on's jobs (Dokku's command
+//! names; Heroku Scheduler has only its dashboard). Each run is a one-off dyno `scheduler.N`
+//! whose output is in `dyno logs`.
+
+use super::{resolve_app, AppArg};
+use crate::api::scheduler::{self as ep, parse_schedule};
+use crate::client::Client;
+use crate::paths::Paths;
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// List the app's scheduled jobs and their next run (UTC)
+    #[command(name = "cron")]
+    List {
+        #[command(flatten)]
+        app: AppArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schedule a command: dyno cron:add "*/10 * * * *" -- python manage.py send_digest
+    #[command(name = "cron:add")]
+    Add {
+        /// A 5-field cron expression in UTC (minute hour day-of-month month day-of-week), or @hourly, @daily…
+        schedule: String,
+        /// The command, run in a one-off dyno scheduler.N of the current release
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Run a scheduled job now (its number in dyno cron)
+    #[command(name = "cron:run")]
+    RunNow {
+        id: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+    /// Remove a scheduled job (its number in dyno cron)
+    #[command(name = "cron:remove")]
+    Remove {
+        id: String,
+        #[command(flatten)]
+        app: AppArg,
+    },
+}
+
+pub async fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::List { app, json } => list(paths, app, json).await,
+        Cmd::Add {
+            schedule,
+            command,
+            app,
+        } => add(paths, app, &schedule, &command.join(" ")).await,
+        Cmd::RunNow { id, app } => run_now(paths, app, &id).await,
+        Cmd::Remove { id, app } => remove(paths, app, &id).await,
+    }
+}
+
+/// The jobs as a table: ID, schedule, next run, command.
+pub fn table(jobs: &[ep::Job]) -> String {
+    let head = ["ID", "Schedule", "Next run (UTC)", "Command"];
+    let rows: Vec<[String; 4]> = jobs
+        .iter()
+        .map(|j| {
+            [
+                j.id.to_string(),
+                j.schedule.clone(),
+                j.next_run_at
+                    .as_deref()
+                    .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())
+                    .unwrap_or_else(|| "never".into()),
+                j.command.clone(),
+            ]
+        })
+        .collect();
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect();
+        s.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(head);
+    out += &line(w.map(|n| "─".repeat(n)).each_ref().map(String::as_str));
+    for r in &rows {
+        out += &line([&r[0], &r[1], &r[2], &r[3]]);
+    }
+    out
+}
+
+async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let jobs = c.call(ep::List { app: name.clone() }).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+    } else if jobs.is_empty() {
+        println!("{name} has no scheduled jobs.");
+    } else {
+        print!("{}", table(&jobs));
+    }
+    Ok(0)
+}
+
+async fn add(paths: &Paths, arg: AppArg, schedule: &str, command: &str) -> Result<i32> {
+    // Checked here too, so a typo costs no daemon start.
+    parse_schedule(schedule).map_err(anyhow::Error::msg)?;
+    if command.trim().is_empty() {
+        anyhow::bail!("no command to schedule: dyno cron:add \"{schedule}\" -- COMMAND");
+    }
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let j = c
+        .call(ep::Create {
+            app: name.clone(),
+            body: ep::JobCreate {
+                schedule: schedule.to_string(),
+                command: command.to_string(),
+            },
+        })
+        .await?;
+    println!(
+        "Added job {} to {name}: `{}` at \"{}\", next at {} UTC",
+        j.id,
+        j.command,
+        j.schedule,
+        j.next_run_at.as_deref().unwrap_or("never")
+    );
+    Ok(0)
+}
+
+async fn run_now(paths: &Paths, arg: AppArg, id: &str) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let d = c
+        .call(ep::Run {
+            app: name.clone(),
+            job: id.to_string(),
+        })
+        .await?;
+    println!(
+        "Running `{}` on {name}... up, {} (see dyno logs --ps {})",
+        d.command, d.name, d.name
+    );
+    Ok(0)
+}
+
+async fn remove(paths: &Paths, arg: AppArg, id: &str) -> Result<i32> {
+    let c = Client::connect(paths).await?;
+    let name = resolve_app(&c, &arg).await?;
+    let j = c
+        .call(ep::Destroy {
+            app: name.clone(),
+            job: id.to_string(),
+        })
+        .await?;
+    println!("Removed job {} (`{}`) from {name}", j.id, j.command);
+    Ok(0)
+}
