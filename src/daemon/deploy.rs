@@ -201,7 +201,7 @@ async fn provision(
             {
                 continue;
             }
-            let j = d.store.insert_job(&app.id, &c.schedule, &c.command)?;
+            let j = super::scheduler::add_job(d, app, &c.schedule, &c.command)?;
             out.detail(&format!(
                 "Scheduled job {}: `{}` at \"{}\" (app.json)",
                 j.num, j.command, j.schedule

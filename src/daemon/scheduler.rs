@@ -61,6 +61,32 @@ fn log(d: &Daemon, app: &str, msg: String) {
     d.logs.push(app, LogLine::new("heroku", "scheduler", msg));
 }
 
+/// Adds a job (its schedule already checked), with an `app[api]` line saying so.
+pub fn add_job(d: &Daemon, app: &AppRow, schedule: &str, command: &str) -> anyhow::Result<JobRow> {
+    let j = d.store.insert_job(&app.id, schedule, command)?;
+    d.api_log(
+        &app.name,
+        format!(
+            "Add scheduler job {}: `{command}` at \"{schedule}\" by user",
+            j.num
+        ),
+    );
+    Ok(j)
+}
+
+/// Removes a job, with an `app[api]` line saying so.
+pub fn remove_job(d: &Daemon, app: &AppRow, job: &JobRow) -> anyhow::Result<()> {
+    d.store.delete_job(&app.id, job.num)?;
+    d.api_log(
+        &app.name,
+        format!(
+            "Remove scheduler job {}: `{}` by user",
+            job.num, job.command
+        ),
+    );
+    Ok(())
+}
+
 /// Starts a run of `job` now, in a `scheduler.N` dyno of the current release.
 pub async fn run_job(
     d: &Arc<Daemon>,

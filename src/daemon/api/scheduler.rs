@@ -66,14 +66,14 @@ async fn create(d: Arc<Daemon>, e: ep::Create) -> Result<Job, Fail> {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let row = d.store.insert_job(&app.id, &schedule, command)?;
+    let row = scheduler::add_job(&d, &app, &schedule, command)?;
     Ok(scheduler::job_json(&row))
 }
 
 async fn destroy(d: Arc<Daemon>, e: ep::Destroy) -> Result<Job, Fail> {
     let app = find_app(&d, &e.app)?;
     let job = find_job(&d, &app, &e.job)?;
-    d.store.delete_job(&app.id, job.num)?;
+    scheduler::remove_job(&d, &app, &job)?;
     Ok(scheduler::job_json(&job))
 }
 
