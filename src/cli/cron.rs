@@ -59,43 +59,27 @@ pub async fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
     }
 }
 
+/// `2026-12-08T02:40:00Z` → `2026-12-08 02:40:00 UTC`.
+fn utc(t: &str) -> String {
+    format!("{} UTC", t.replace('T', " ").trim_end_matches('Z'))
+}
+
 /// The jobs as a table: ID, schedule, next run, command.
 pub fn table(jobs: &[ep::Job]) -> String {
-    let head = ["ID", "Schedule", "Next run (UTC)", "Command"];
-    let rows: Vec<[String; 4]> = jobs
+    let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
-            [
+            vec![
                 j.id.to_string(),
                 j.schedule.clone(),
-                j.next_run_at
-                    .as_deref()
-                    .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())
-                    .unwrap_or_else(|| "never".into()),
+                j.next_run_at.as_deref().map_or("never".into(), |t| {
+                    utc(t).trim_end_matches(" UTC").to_string()
+                }),
                 j.command.clone(),
             ]
         })
         .collect();
-    let mut w = head.map(str::len);
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 4]| {
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
-            .collect();
-        s.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(head);
-    out += &line(w.map(|n| "─".repeat(n)).each_ref().map(String::as_str));
-    for r in &rows {
-        out += &line([&r[0], &r[1], &r[2], &r[3]]);
-    }
-    out
+    super::table::render(&["ID", "Schedule", "Next run (UTC)", "Command"], &rows)
 }
 
 async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
@@ -130,11 +114,11 @@ async fn add(paths: &Paths, arg: AppArg, schedule: &str, command: &str) -> Resul
         })
         .await?;
     println!(
-        "Added job {} to {name}: `{}` at \"{}\", next at {} UTC",
+        "Added job {} to {name}: `{}` at \"{}\", next at {}",
         j.id,
         j.command,
         j.schedule,
-        j.next_run_at.as_deref().unwrap_or("never")
+        j.next_run_at.as_deref().map_or("never".into(), utc)
     );
     Ok(0)
 }

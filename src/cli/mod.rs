@@ -19,6 +19,7 @@ mod pg_backups;
 mod ps;
 mod releases;
 mod run;
+mod table;
 mod up;
 
 use crate::client::Client;

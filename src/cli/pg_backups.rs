@@ -78,14 +78,13 @@ fn time(t: &str) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// Heroku's `=== Backups` table.
+/// Heroku's `=== Backups` table, newest first.
 pub fn table(list: &[ep::Backup]) -> String {
-    let head = ["ID", "Created at", "Status", "Size", "Database"];
-    let rows: Vec<[String; 5]> = list
+    let rows: Vec<Vec<String>> = list
         .iter()
         .rev()
         .map(|b| {
-            [
+            vec![
                 b.id.clone(),
                 time(&b.created_at),
                 format!("Completed {}", time(&b.finished_at)),
@@ -94,27 +93,8 @@ pub fn table(list: &[ep::Backup]) -> String {
             ]
         })
         .collect();
-    let mut w = head.map(str::len);
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
-            .collect();
-        s.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = "=== Backups\n".to_string();
-    out += &line(head);
-    out += &line(w.map(|n| "─".repeat(n)).each_ref().map(String::as_str));
-    for r in &rows {
-        out += &line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
-    }
-    out
+    let head = ["ID", "Created at", "Status", "Size", "Database"];
+    "=== Backups\n".to_string() + &super::table::render(&head, &rows)
 }
 
 async fn list(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
