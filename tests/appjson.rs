@@ -192,3 +192,48 @@ fn a_buildpack_naming_heroku_redis_gives_its_app_a_redis_url() {
     assert!(out.contains("PONG"), "{out}");
     env.wait_dynos_up("bpapp", &["web.1"]);
 }
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=dyno test",
+            "-c",
+            "user.email=test@localhost",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("running git")
+}
+
+#[test]
+fn a_pushed_bad_app_json_fails_the_build_before_any_buildpack() {
+    let env = Env::new("appjson-push");
+    let dir = env.app_dir("examples/hello", "pushjson");
+    std::fs::write(dir.join("app.json"), "{\"cron\": [{\"command\": \"x\"}]}").unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &["commit", "-q", "-m", "bad app.json"],
+    ] {
+        assert!(git(&dir, args).status.success(), "git {args:?}");
+    }
+    env.ok(&["apps:create", "pushjson", "--no-remote"], None);
+    env.ok(&["git:remote", "-a", "pushjson"], Some(&dir));
+    let o = git(&dir, &["push", "dyno", "main"]);
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("app.json: cron[0]: needs a \"schedule\" string"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Procfile app detected"),
+        "a buildpack ran: {text}"
+    );
+    assert!(descriptions(&env, "pushjson").is_empty());
+    assert!(services(&env, "pushjson").is_empty());
+}

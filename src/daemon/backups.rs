@@ -205,7 +205,10 @@ pub async fn restore(
     let dump = dump_path(d, app, m.num);
     let (d2, a2) = (d.clone(), addon.clone());
     tokio::task::spawn_blocking(move || -> Result<()> {
+        // A dyno holding a lock on a table the restore replaces would make it wait forever: it
+        // gives up instead (in one transaction, so nothing changed) and says so.
         let out = pg_tool(&d2, "pg_restore", &a2)?
+            .env("PGOPTIONS", "-c lock_timeout=60s")
             .args([
                 "--clean",
                 "--if-exists",
