@@ -144,14 +144,19 @@ pub async fn run(d: Arc<Daemon>) {
             return;
         }
         let now = minute(Utc::now());
-        let from = next.max(now - TimeDelta::minutes(4));
-        let due: Vec<DateTime<Utc>> = std::iter::successors(Some(from), |m| {
-            Some(*m + TimeDelta::minutes(1)).filter(|m| *m <= now)
-        })
-        .collect();
+        let due = due_minutes(next, now);
         last = now.max(last);
         tick(&d, &due).await;
     }
+}
+
+/// The minutes a tick that expected `next` and woke at `now` (both whole minutes) runs jobs
+/// for: `next` to `now`, at most the last 5 (a late tick), none when the clock went back.
+fn due_minutes(next: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let from = next.max(now - TimeDelta::minutes(4));
+    std::iter::successors(Some(from), |m| Some(*m + TimeDelta::minutes(1)))
+        .take_while(|m| *m <= now)
+        .collect()
 }
 
 async fn tick(d: &Arc<Daemon>, due: &[DateTime<Utc>]) {
@@ -198,5 +203,27 @@ async fn tick(d: &Arc<Daemon>, due: &[DateTime<Utc>]) {
                 format!("Job {} (`{}`) did not start: {}", job.num, job.command, e.2),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hm: &str) -> DateTime<Utc> {
+        format!("2026-12-08T{hm}:00Z").parse().unwrap()
+    }
+
+    #[test]
+    fn a_tick_runs_the_minutes_since_the_last_one_never_more_than_five() {
+        assert_eq!(due_minutes(at("02:10"), at("02:10")), [at("02:10")]);
+        assert_eq!(
+            due_minutes(at("02:10"), at("02:12")),
+            [at("02:10"), at("02:11"), at("02:12")]
+        );
+        let late = due_minutes(at("02:10"), at("03:00"));
+        assert_eq!(late.len(), 5);
+        assert_eq!((late[0], late[4]), (at("02:56"), at("03:00")));
+        assert!(due_minutes(at("02:10"), at("02:05")).is_empty());
     }
 }
