@@ -86,8 +86,7 @@ fn a_job_every_minute_logs_from_a_scheduler_dyno() {
             "-a",
             "cronapp",
             "--",
-            "echo",
-            "tick from $DYNO",
+            "echo tick from $DYNO",
         ],
         None,
     );
@@ -161,6 +160,16 @@ fn a_job_every_minute_logs_from_a_scheduler_dyno() {
     let err = env.fails(&["cron:remove", "1", "-a", "cronapp"], None);
     assert!(err.contains("Couldn't find job 1"), "{err}");
     assert_eq!(job_count(&env, "cronapp"), 1);
+    // Several words are quoted as `dyno run` quotes them; the numbers go on.
+    let out = env.ok(
+        &[
+            "cron:add", "@daily", "-a", "cronapp", "--", "printf", "<%s>\\n", "a b",
+        ],
+        None,
+    );
+    assert!(out.contains("Added job 3"), "{out}");
+    let jobs = env.json(&["cron", "-a", "cronapp", "--json"]);
+    assert_eq!(jobs[1]["command"], "printf '<%s>\\n' 'a b'", "{jobs}");
     let name = env.json(&["addons", "-a", "cronapp", "--json"])[0]["name"]
         .as_str()
         .unwrap()

@@ -24,7 +24,7 @@ pub enum Cmd {
     Add {
         /// A 5-field cron expression in UTC (minute hour day-of-month month day-of-week), or @hourly, @daily…
         schedule: String,
-        /// The command, run in a one-off dyno scheduler.N of the current release
+        /// The command, run in a one-off dyno scheduler.N of the current release (quoted as dyno run quotes it: one word as it is)
         #[arg(last = true, required = true)]
         command: Vec<String>,
         #[command(flatten)]
@@ -53,7 +53,7 @@ pub async fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
             schedule,
             command,
             app,
-        } => add(paths, app, &schedule, &command.join(" ")).await,
+        } => add(paths, app, &schedule, &super::run::build_command(&command)).await,
         Cmd::RunNow { id, app } => run_now(paths, app, &id).await,
         Cmd::Remove { id, app } => remove(paths, app, &id).await,
     }
