@@ -11,6 +11,18 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# Lint first: formatting, clippy (warnings are errors) and the dependency policy in deny.toml
+# (licenses, banned crates, sources; the RustSec advisories need GitHub: see the README).
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
+cargo fmt --check
+cargo clippy --locked --quiet --all-targets -- -D warnings
+if ! cargo deny --version 2>/dev/null | grep -q "^cargo-deny 0.20"; then
+  cargo install --locked --quiet cargo-deny --version 0.20.2
+fi
+cargo deny --offline --log-level error check bans licenses sources
+
 cargo build --locked --quiet --all-targets
 # Three at a time: enough to overlap the waits, little enough for a 2-core machine.
 log=$(mktemp)

@@ -355,7 +355,7 @@ fn report(s: &Samples, exe: &Path, warmup: usize) {
 
 fn main() -> Result<()> {
     // SAFETY: geteuid never fails.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("start_latency: skipped, needs root (real containers)");
         return Ok(());
     }

@@ -14,6 +14,7 @@ apt_packages=(
   nftables iproute2            # dyno networking: the firewall table of a home's bridge; tests use `ip netns`
   libseccomp-dev               # libcontainer's libseccomp feature: the dynos' and builds' syscall filter
   e2fsprogs                    # mkfs.ext4: each dyno's writable layer on a loop-backed ext4 of DYNO_DISK_LIMIT
+  libnss3-tools                # certutil: `dyno certs:trust` into the browsers' NSS databases (and its test)
 )
 # The stack's Node.js: Debian's nodejs and npm, unless the machine already has a node and npm
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).

@@ -54,10 +54,62 @@ impl Client {
                 .await?;
                 c.wait_gone(s.pid).await?;
             }
-            Err(_) => {}
+            Err(_) => {
+                if c.reach_lock_holder().await? {
+                    return Ok(c);
+                }
+            }
         }
         c.start_daemon().await?;
         Ok(c)
+    }
+
+    /// No daemon answers on the socket: if one holds `daemon.lock` all the same (its socket
+    /// was deleted, or it is still starting), asks it with SIGHUP to bind its socket again and
+    /// waits for its answer. `false` when nobody holds the lock (start one); an error that says
+    /// what to do when the holder is not a dyno daemon or never answers.
+    async fn reach_lock_holder(&self) -> Result<bool> {
+        let Some(pid) = lock_holder(&self.paths.daemon_lock()) else {
+            return Ok(false);
+        };
+        let sock = self.paths.socket();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.get(1).map(String::as_str) != Some("daemon") {
+            let what = match args.join(" ").trim() {
+                "" => "which has exited: a process it started keeps the lock open".to_string(),
+                cmd => cmd.to_string(),
+            };
+            bail!(
+                "no dyno daemon answers on {}, and process {pid} ({}) holds {}, so none can start: stop that process",
+                sock.display(),
+                what,
+                self.paths.daemon_lock().display()
+            );
+        }
+        // Its SIGHUP handler is installed before it takes the lock: this never kills it.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.status().await.is_ok() {
+                return Ok(true);
+            }
+            if lock_holder(&self.paths.daemon_lock()).is_none() {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the dyno daemon (pid {pid}) holds {} but does not answer on {}: stop it with `kill {pid}` and run the command again (its dynos keep running)",
+            self.paths.daemon_lock().display(),
+            sock.display()
+        )
     }
 
     /// Connects only if a daemon is already running.
@@ -88,6 +140,8 @@ impl Client {
             .stdout(log.try_clone()?)
             .stderr(log);
         // Its own session: a Ctrl-C in this terminal must not reach it.
+        // SAFETY: the closure runs between fork and exec and only calls setsid(2), which is
+        // async-signal-safe and allocates nothing.
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {
@@ -219,6 +273,30 @@ pub fn error_body(bytes: &[u8]) -> ErrorBody {
     serde_json::from_slice(bytes).unwrap_or(ErrorBody {
         id: "unknown".into(),
         message: String::from_utf8_lossy(bytes).into_owned(),
+    })
+}
+
+/// The process holding the `flock` on `lock`, from `/proc/locks` (None: nobody does).
+fn lock_holder(lock: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(lock).ok()?;
+    // The kernel prints the device as hex major:minor, then the inode in decimal.
+    let id = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(m.dev()),
+        libc::minor(m.dev()),
+        m.ino()
+    );
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        // `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`; waiters (`1: -> FLOCK …`) skipped.
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        (f.get(5) == Some(&id.as_str()))
+            .then(|| f.get(4)?.parse().ok())
+            .flatten()
     })
 }
 

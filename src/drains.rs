@@ -19,6 +19,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -294,7 +296,7 @@ fn client_config(extra: Option<&[u8]>) -> Arc<rustls::ClientConfig> {
         .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
     let system = std::fs::read(&bundle).unwrap_or_default();
     for pem in [Some(system.as_slice()), extra].into_iter().flatten() {
-        for cert in rustls_pemfile::certs(&mut &pem[..]).flatten() {
+        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
             // A certificate rustls cannot use as a root is skipped, as curl would.
             let _ = roots.add(cert);
         }

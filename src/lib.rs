@@ -18,6 +18,7 @@ pub mod paths;
 pub mod procfile;
 pub mod router;
 pub mod runtime;
+pub mod settings;
 pub mod static_web;
 pub mod store;
 pub mod tui;

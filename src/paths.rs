@@ -68,6 +68,10 @@ impl Paths {
     pub fn cache(&self) -> PathBuf {
         self.home.join("cache")
     }
+    /// Buildpacks fetched from the network, per URL and ref (a fallback when a fetch fails).
+    pub fn buildpack_cache(&self) -> PathBuf {
+        self.home.join("buildpack-cache")
+    }
     /// Scratch space of running builds.
     pub fn builds(&self) -> PathBuf {
         self.home.join("builds")

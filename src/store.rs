@@ -493,12 +493,27 @@ impl Store {
         .transpose()
     }
 
-    /// Checksums of every slug any release still refers to (the others may be deleted).
-    pub fn slug_checksums_in_use(&self) -> Result<Vec<String>> {
+    /// Checksums of slugs recorded after `since` (RFC 3339) that no release refers to yet: deploys
+    /// between storing their slug and recording their release (the collector leaves them).
+    pub fn unreleased_slug_checksums(&self, since: &str) -> Result<Vec<String>> {
         let conn = self.conn();
-        let mut st = conn.prepare("SELECT DISTINCT checksum FROM slugs")?;
-        let rows = st.query_map([], |r| r.get(0))?;
+        let mut st = conn.prepare(
+            "SELECT DISTINCT checksum FROM slugs s WHERE s.created_at > ?1
+             AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.slug_id = s.id)",
+        )?;
+        let rows = st.query_map([since], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether any slug row has this checksum (hex, with or without `SHA256:`).
+    pub fn slug_checksum_known(&self, sum: &str) -> Result<bool> {
+        let sum = sum.trim_start_matches("SHA256:");
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM slugs WHERE checksum = ?1 OR checksum = ?2",
+            [sum.to_string(), format!("SHA256:{sum}")],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     // ---- releases ----

@@ -178,7 +178,10 @@ fn a_python_app_shares_its_data_through_postgres_and_redis() {
     let servers = server_pids(&env);
     let postmaster = postmaster_pid(&env);
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     std::thread::sleep(Duration::from_millis(300));
     env.wait_dynos_up("shop", &["web.1", "web.2", "worker.1"]);
     assert_eq!(postmaster_pid(&env), postmaster, "a second postmaster");
@@ -198,7 +201,10 @@ fn a_python_app_shares_its_data_through_postgres_and_redis() {
     assert!(done.contains("job-b by worker.1"), "{done}");
 
     // A killed server is started again, and the apps' streams say so.
-    unsafe { libc::kill(postmaster, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(postmaster),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let ok = wait_until(Duration::from_secs(30), || {
         env.logs("shop")
             .contains("app[heroku-postgres]: PostgreSQL restarted")

@@ -629,7 +629,10 @@ fn a_build_never_outlives_its_daemon() {
 
     // The daemon dies mid-build; its successor kills the build container and fails the build.
     let pid = env.daemon_pid().unwrap();
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let _ = child.wait();
     let builds = env.json(&["builds", "-a", "orphan", "--json"]);
     assert_eq!(builds[0]["status"], "failed", "{builds}");

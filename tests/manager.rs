@@ -580,7 +580,10 @@ fn dynos_outlive_a_killed_daemon_with_their_output() {
 
     // kill -9 the daemon; the dynos keep printing while nobody reads them.
     let daemon = m.env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let last_seen: u64 = m.logs_of_spool("worker").unwrap_or(0);
     std::thread::sleep(Duration::from_secs(2));
@@ -604,13 +607,19 @@ fn dynos_outlive_a_killed_daemon_with_their_output() {
 
     // A dyno killed while the daemon is down is restarted when it comes back.
     let daemon = m.env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let worker_pid = before
         .iter()
         .find(|(id, _)| id.contains("-worker-"))
         .unwrap()
         .1;
-    unsafe { libc::kill(worker_pid as i32, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     std::thread::sleep(Duration::from_millis(500));
     m.ok(&["apps"]);
     let back = wait_until(Duration::from_secs(15), || {
@@ -889,4 +898,84 @@ fn a_missing_database_is_refused_while_dynos_run() {
     }
     m.web_on(1);
     assert_eq!(container_pids(&m.env), before);
+}
+
+/// Garbage collection: after 12 deploys of an app whose 20 MB incompressible file changes every
+/// time, with DYNO_KEEP_RELEASES=3, exactly the last three releases' slugs remain; rolling back
+/// to a kept one works, to a pruned one is refused with a clear error and changes nothing.
+#[test]
+fn gc_keeps_the_last_releases_slugs_and_rollback_says_when_one_is_gone() {
+    let m = M::new("gc", &[("DYNO_KEEP_RELEASES", "3")]);
+    m.ok(&["apps:create", "mapp", "--no-remote"]);
+    let big = m.dir.join("big.bin");
+    for i in 0..12 {
+        let mut bytes = vec![0u8; 20 << 20];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
+        for chunk in bytes.chunks_mut(8) {
+            // xorshift: incompressible, different each deploy.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        std::fs::write(&big, &bytes).unwrap();
+        m.ok(&["up", "-a", "mapp"]);
+    }
+    let releases = m.releases();
+    let with_slug: Vec<&Value> = releases.iter().filter(|r| !r["slug"].is_null()).collect();
+    assert_eq!(with_slug.len(), 12, "{releases:#?}");
+    // What a deploy left for the next gc (the last old dynos may still have been stopping).
+    let dry = m.json(&["gc", "--dry-run", "--json"]);
+    assert_eq!(dry["dry_run"], true);
+    m.ok(&["gc"]);
+    // The last three releases' slugs, as the ledger records them.
+    let db = rusqlite::Connection::open(m.env.home.join("dyno.db")).unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT s.checksum FROM releases r JOIN slugs s ON r.slug_id = s.id
+             ORDER BY r.version DESC LIMIT 3",
+        )
+        .unwrap();
+    let kept: std::collections::BTreeSet<String> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|c| c.unwrap().trim_start_matches("SHA256:").to_string())
+        .collect();
+    assert_eq!(kept.len(), 3);
+    let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(m.env.home.join("slugs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .map(|n| n.trim_end_matches(".tgz").to_string())
+        .collect();
+    assert_eq!(on_disk, kept, "exactly the last 3 releases' slugs remain");
+    let info = m.json(&["apps:info", "-a", "mapp", "--json"]);
+    let disk = info["app"]["disk_usage"].as_u64().unwrap();
+    assert!((3 * (20 << 20)..8 * (20 << 20)).contains(&disk), "{disk}");
+
+    // A pruned release: refused, nothing recorded.
+    let pruned = &with_slug[0];
+    let err = m.fails(&[
+        "releases:rollback",
+        &format!("v{}", pruned["version"]),
+        "-a",
+        "mapp",
+    ]);
+    assert!(
+        err.contains("removed by garbage collection") && err.contains("DYNO_KEEP_RELEASES"),
+        "{err}"
+    );
+    assert_eq!(m.releases().len(), releases.len());
+    // A kept one rolls back and serves.
+    let target = &releases[releases.len() - 2];
+    m.ok(&[
+        "releases:rollback",
+        &format!("v{}", target["version"]),
+        "-a",
+        "mapp",
+    ]);
+    let v = releases.last().unwrap()["version"].as_u64().unwrap() + 1;
+    assert_eq!(m.release_status(v), "succeeded");
+    m.env.wait_dynos_up("mapp", &["web.1"]);
 }

@@ -294,10 +294,12 @@ fn a_dyno_never_gets_the_routers_port() {
     assert!(squatting, "the squatter never tried: {}", env.logs("squat"));
 
     let pid = env.daemon_pid().expect("daemon pid");
-    // SAFETY: kill(2) of the test's own daemon.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(10), || unsafe {
-        libc::kill(pid, 0) != 0
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
     }));
     // The squatter keeps trying while no daemon runs.
     std::thread::sleep(Duration::from_millis(1500));

@@ -352,7 +352,8 @@ fn router_serves_real_dynos_the_heroku_way() {
 /// GET over TLS, trusting only `ca_pem`, with SNI `host`.
 fn https_get(port: u16, ca_pem: &str, host: &str, path: &str) -> (u16, String) {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -5,10 +5,8 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// Deploys examples/hello as `app` with a config var, then scales web to 0 so that whatever
 /// runs afterwards is a one-off dyno (and "nothing left" means exactly that).
@@ -164,89 +162,6 @@ fn piped_run_passes_streams_env_and_exit_code() {
     env.assert_nothing_left("refused runs");
 }
 
-/// A pty pair whose master side the test reads in the background.
-struct Pty {
-    master: OwnedFd,
-    slave: OwnedFd,
-    output: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Pty {
-    fn open() -> Pty {
-        let p = nix::pty::openpty(None, None).unwrap();
-        set_size(&p.master, 80, 24);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let out = output.clone();
-        let mut reader = std::fs::File::from(p.master.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Pty {
-            master: p.master,
-            slave: p.slave,
-            output,
-        }
-    }
-
-    fn send(&self, s: &str) {
-        nix::unistd::write(&self.master, s.as_bytes()).unwrap();
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
-    }
-
-    /// Waits until the output (from `from` on) contains `want`; returns where it ends.
-    fn expect(&self, from: usize, want: &str) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let t = self.text();
-            if let Some(i) = t.get(from..).and_then(|s| s.find(want)) {
-                return from + i + want.len();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {want:?} in the terminal output:\n{}",
-                t.get(from..).unwrap_or(&t)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn set_size(fd: &OwnedFd, cols: u16, rows: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    assert_eq!(
-        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
-        0
-    );
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("dyno run did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn interactive_run_through_a_real_pty() {
     let env = Env::new("run-pty");
@@ -254,19 +169,8 @@ fn interactive_run_through_a_real_pty() {
     let pty = Pty::open();
     let before = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
     let mut cmd = env.cmd(&["run", "-a", "shell", "bash"], None);
-    cmd.env("TERM", "xterm")
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // A session of its own with the pty as controlling terminal, as a shell would start it.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
+    cmd.env("TERM", "xterm");
+    pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
 
     let mut at = pty.expect(0, "$ ");
@@ -284,7 +188,10 @@ fn interactive_run_through_a_real_pty() {
 
     // A resize reaches the dyno.
     set_size(&pty.master, 111, 33);
-    unsafe { libc::kill(child.id() as i32, libc::SIGWINCH) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    );
     std::thread::sleep(Duration::from_millis(300));
     pty.send("stty size\r");
     at = pty.expect(at, "33 111");
@@ -351,7 +258,10 @@ fn a_vanished_client_or_daemon_ends_the_dyno() {
         .iter()
         .any(|d| d["state"] == "up")));
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), 1);
     let mut err = String::new();
     child

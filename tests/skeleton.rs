@@ -506,7 +506,10 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
 
     // kill -9 of the daemon: the dyno keeps running and the next daemon re-adopts it.
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert!(wait_until(Duration::from_secs(5), || env
         .daemon_pid()
         .is_none()
@@ -527,9 +530,15 @@ fn dynos_survive_a_daemon_restart_and_leftovers_of_a_crash_are_cleaned() {
     // A crashed daemon *and* shim: the container, its mount and cgroup are leftovers that the
     // next daemon cleans up before bringing the formation back with a new dyno.
     let daemon = env.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     for pid in shim_pids(&env) {
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let old_cgroups = env.cgroups();
@@ -576,4 +585,63 @@ fn two_daemons_run_side_by_side() {
     a.wait_dynos_up("hello", &["web.1"]);
     assert_eq!(b.dynos("hello")[0]["state"], "up");
     assert_eq!(b.get("hello", "/").0, 200);
+}
+
+/// Settings: the environment wins over `DYNO_HOME/config.toml`, `daemon:settings` says where each
+/// value came from, and a bad value in either place stops the daemon at start, naming it.
+#[test]
+fn settings_come_from_the_environment_then_the_file_and_bad_ones_are_refused() {
+    let env = Env::new("settings");
+    let file = env.home.join("config.toml");
+    // A bad value in the environment: the daemon does not start, the error names the variable.
+    let mut c = env.cmd(&["apps"], None);
+    c.env("DYNO_BOOT_TIMEOUT", "1.5x");
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("DYNO_BOOT_TIMEOUT=\"1.5x\": expected a number of seconds"),
+        "{err}"
+    );
+    // Unknown keys and bad values in the file: refused, naming the file.
+    for (text, says) in [
+        ("boot_timout = 60\n", "unknown setting `boot_timout`"),
+        ("memory_quota = \"lots\"\n", "memory_quota = \"lots\" in "),
+        ("router_addr = \n", "is not valid TOML"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let o = env.run(&["apps"], None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{text}: {err}");
+        assert!(
+            err.contains(says) && err.contains(&file.display().to_string()),
+            "{text}: {err}"
+        );
+    }
+    // Good ones: fractions allowed, the environment wins, and the daemon says where from.
+    std::fs::write(
+        &file,
+        "boot_timeout = 1.5\nstop_timeout = 9\nidle_after = 600\n",
+    )
+    .unwrap();
+    let v = env.json(&["daemon:settings", "--json"]);
+    let get = |k: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == k)
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .clone()
+    };
+    assert_eq!(get("boot_timeout")["value"], "1.5");
+    assert_eq!(get("boot_timeout")["origin"], "file");
+    // Env::cmd sets DYNO_STOP_TIMEOUT=3: the environment wins over the file's 9.
+    assert_eq!(get("stop_timeout")["value"], "3");
+    assert_eq!(get("stop_timeout")["origin"], "env");
+    assert_eq!(get("memory_quota")["origin"], "default");
+    let table = env.ok(&["daemon:settings"], None);
+    assert!(
+        table.contains("idle_after") && table.contains(&file.display().to_string()),
+        "{table}"
+    );
 }

@@ -104,8 +104,10 @@ impl<'a> Server<'a> {
                 return Ok(pid);
             }
             if !alive(pid) || Instant::now() > deadline {
-                // SAFETY: our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 super::reap(pid);
                 bail!(
                     "redis-server did not start; the end of {}:\n{}",

@@ -27,6 +27,10 @@ pub struct App {
     pub organization: Option<IdName>,
     pub space: Option<IdName>,
     pub team: Option<IdName>,
+    /// dyno extension, in `GET /apps/{app}` only: bytes on disk for the app (its slugs still
+    /// stored, its build cache and its git repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_usage: Option<u64>,
 }
 
 /// `POST /apps`.

@@ -49,7 +49,21 @@ pub struct DynoCreate {
     pub time_to_live: Option<u64>,
 }
 
+/// What a dyno uses now (dyno extension, for the dashboard): read by the daemon from the
+/// dyno's cgroup, v1 or v2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynoStat {
+    pub id: String,
+    pub name: String,
+    /// Resident memory plus swap.
+    pub memory_bytes: u64,
+    /// CPU time used so far, in nanoseconds.
+    pub cpu_ns: Option<u64>,
+}
+
 endpoint! {
+    /// `GET /apps/{app}/dyno-stats` (dyno extension): memory and CPU of the running dynos.
+    Stats { app } => GET ["apps", app, "dyno-stats"] -> Vec<DynoStat>;
     /// `GET /apps/{app}/dynos`: the formation's dynos and the one-offs.
     List { app } => GET ["apps", app, "dynos"] -> Vec<Dyno>;
     /// `GET /apps/{app}/dynos/{dyno}`.

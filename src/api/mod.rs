@@ -38,10 +38,10 @@ pub use buildpacks::{
 pub use builds::{Build, BuildCreate, GitSource, SourceBlob};
 pub use certs::Certs;
 pub use config::{ConfigVars, ConfigVarsUpdate};
-pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping};
+pub use daemon::{DaemonStatus, DaemonStop, DaemonStopping, GcItem, GcReport, GcRequest};
 pub use domains::{Domain, DomainCreate};
 pub use drains::{LogDrain, LogDrainCreate};
-pub use dynos::{Dyno, DynoCreate};
+pub use dynos::{Dyno, DynoCreate, DynoStat};
 pub use formation::{Formation, FormationBatchUpdate, FormationUpdate};
 pub use idling::AppIdling;
 pub use local::DirApp;
@@ -126,17 +126,28 @@ pub fn pattern(segs: &[Seg]) -> String {
         .collect()
 }
 
+/// What stays as it is in a path segment or query value: RFC 3986's unreserved characters.
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes a path segment or query value.
 pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
+}
+
+/// A path segment as the daemon sees it (`+` stays a plus in a path).
+pub fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A query string's pairs (`application/x-www-form-urlencoded`: `+` is a space).
+pub fn decode_query(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// A JSON body, `{}` when the request sent none.
@@ -214,31 +225,12 @@ mod tests {
     /// What the daemon sees of an endpoint's path: decoded segments and query pairs.
     fn split(path: &str) -> (Vec<String>, Vec<(String, String)>) {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let dec = |s: &str| {
-            let b = s.as_bytes();
-            let mut out = vec![];
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%' {
-                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-            String::from_utf8(out).unwrap()
-        };
-        let segs = path.split('/').filter(|s| !s.is_empty()).map(dec).collect();
-        let query = query
-            .split('&')
+        let segs = path
+            .split('/')
             .filter(|s| !s.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap();
-                (dec(k), dec(v))
-            })
+            .map(decode_segment)
             .collect();
-        (segs, query)
+        (segs, decode_query(query))
     }
 
     /// The endpoint's path matches its own pattern, and decodes back to the same request.

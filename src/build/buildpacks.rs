@@ -1,9 +1,12 @@
 //! Which buildpacks a build runs and where they come from: the shipped ones (`buildpacks/` of
 //! this repository, installed under `<prefix>/share/dyno/buildpacks`), a local directory, or a
-//! git URL (cloned with git2; `file://` works offline), each optionally `#ref`.
+//! git URL (cloned with the host's git: `file://`, `https://`, `http://`, each optionally `#ref`),
+//! or a `.tgz` URL; what comes from the network is kept per URL and ref (`net`).
 //!
 //! Precedence: the app's buildpacks (`buildpacks:set`/`add`) → the `BUILDPACK_URL` config var →
 //! the app's `.buildpacks` file → detection over the shipped buildpacks in [`SHIPPED`] order.
+
+mod net;
 
 use super::source::{copy_dir, read_nofollow};
 use anyhow::{anyhow, bail, Context, Result};
@@ -75,6 +78,8 @@ pub enum Location {
         url: String,
         reference: Option<String>,
     },
+    /// A gzipped tarball over http(s) (`….tgz`, `….tar.gz`).
+    Tarball(String),
 }
 
 /// One buildpack of a build: what the user wrote and where it comes from.
@@ -108,8 +113,20 @@ pub fn parse(s: &str) -> Result<Buildpack> {
         Some((b, _)) => (b.to_string(), None),
         None => (url.clone(), None),
     };
-    let location = if let Some(name) = shipped_alias(&base) {
+    let is_url = base.contains("://");
+    // Heroku's official URLs mean dyno's own buildpack only as they are: with a `#ref` the user
+    // asked for that version of Heroku's code, which is fetched.
+    let location = if let Some(name) = shipped_alias(&base).filter(|_| reference.is_none()) {
         Location::Shipped(name.to_string())
+    } else if !is_url && reference.is_some() && shipped_alias(&base).is_some() {
+        bail!("buildpack {url:?}: a shipped buildpack has no versions (#ref); give its git URL to fetch one");
+    } else if (base.starts_with("https://") || base.starts_with("http://"))
+        && (base.ends_with(".tgz") || base.ends_with(".tar.gz"))
+    {
+        if reference.is_some() {
+            bail!("buildpack {url:?}: a tarball URL takes no #ref");
+        }
+        Location::Tarball(base)
     } else if ["file://", "https://", "http://", "git://", "ssh://", "git@"]
         .iter()
         .any(|p| base.starts_with(p))
@@ -187,11 +204,34 @@ pub fn shipped_in(dir: &Path) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// What a fetch put in place: what ran, as `builds` shows it, and a warning for the build output.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub ran: String,
+    pub warning: Option<String>,
+}
+
 /// Puts a writable copy of `bp` at `dst`. `shipped` is the shipped buildpacks' dir, `source`
-/// the app's source copy (for relative paths in `.buildpacks`).
-pub fn fetch(bp: &Buildpack, shipped: &Path, source: &Path, dst: &Path) -> Result<()> {
+/// the app's source copy (for relative paths in `.buildpacks`), `net_cache` where buildpacks
+/// from the network are kept per URL and ref (used when a later fetch fails).
+pub fn fetch(
+    bp: &Buildpack,
+    shipped: &Path,
+    source: &Path,
+    dst: &Path,
+    net_cache: &Path,
+) -> Result<Fetched> {
+    let mut fetched = Fetched {
+        ran: bp.url.clone(),
+        warning: None,
+    };
     match &bp.location {
-        Location::Shipped(name) => copy_dir(&shipped.join(name), dst)?,
+        Location::Shipped(name) => {
+            copy_dir(&shipped.join(name), dst)?;
+            if bp.url != *name {
+                fetched.ran = format!("{} (dyno's shipped {name})", bp.url);
+            }
+        }
         Location::Path(p) => {
             let dir = if p.is_absolute() {
                 p.clone()
@@ -214,8 +254,26 @@ pub fn fetch(bp: &Buildpack, shipped: &Path, source: &Path, dst: &Path) -> Resul
             }
             copy_dir(&dir, dst)?;
         }
-        Location::Git { url, reference } => clone(url, reference.as_deref(), dst)
-            .with_context(|| format!("fetching buildpack {}", bp.url))?,
+        Location::Git { url, reference } => {
+            let local = url.starts_with("file://") || url.starts_with('/');
+            let got = if local {
+                clone(url, reference.as_deref(), dst).map(|c| (c, None))
+            } else {
+                net::cached(net_cache, &bp.url, dst, |tmp| {
+                    clone(url, reference.as_deref(), tmp)
+                })
+            };
+            let (commit, warning) =
+                got.with_context(|| format!("fetching buildpack {}", bp.url))?;
+            fetched.ran = format!("{} (commit {})", bp.url, &commit[..commit.len().min(7)]);
+            fetched.warning = warning;
+        }
+        Location::Tarball(url) => {
+            let (sum, warning) = net::cached(net_cache, url, dst, |tmp| net::download(url, tmp))
+                .with_context(|| format!("fetching buildpack {}", bp.url))?;
+            fetched.ran = format!("{} (sha256 {})", bp.url, &sum[..sum.len().min(12)]);
+            fetched.warning = warning;
+        }
     }
     if !dst.join("bin/compile").is_file() {
         bail!("buildpack {}: it has no bin/compile", bp.url);
@@ -229,28 +287,30 @@ pub fn fetch(bp: &Buildpack, shipped: &Path, source: &Path, dst: &Path) -> Resul
             std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode))?;
         }
     }
-    Ok(())
+    Ok(fetched)
 }
 
-fn clone(url: &str, reference: Option<&str>, dst: &Path) -> Result<()> {
-    if !(url.starts_with("file://") || url.starts_with('/')) {
-        // dyno's git2 is built without TLS and SSH: machines running dyno often reach little
-        // more than their package registries anyway.
-        bail!(
-            "dyno fetches git buildpacks from local repositories only (file://…); clone {url} yourself and use its path"
-        );
-    }
-    let repo = git2::Repository::clone(url, dst)?;
+/// Clones `url` with the host's git (https and http with the machine's CAs, or the daemon's
+/// `GIT_SSL_CAINFO`/`SSL_CERT_FILE`), checks out `reference` (a branch, tag or commit), and
+/// leaves the tree without `.git`. Returns the commit.
+fn clone(url: &str, reference: Option<&str>, dst: &Path) -> Result<String> {
+    let to = dst.to_string_lossy().into_owned();
+    // The shallow clone of a branch or tag first; a commit needs the history.
+    let mut shallow = vec!["clone", "--quiet", "--depth", "1"];
     if let Some(r) = reference {
-        let obj = repo
-            .revparse_single(&format!("origin/{r}"))
-            .or_else(|_| repo.revparse_single(r))
-            .with_context(|| format!("no branch, tag or commit {r:?}"))?;
-        repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force()))?;
-        repo.set_head_detached(obj.peel_to_commit()?.id())?;
+        shallow.extend(["--branch", r]);
     }
+    shallow.extend(["--", url, &to]);
+    if let Err(e) = net::git(&shallow) {
+        let _ = std::fs::remove_dir_all(dst);
+        let Some(r) = reference else { return Err(e) };
+        net::git(&["clone", "--quiet", "--no-checkout", "--", url, &to])?;
+        net::git(&["-C", &to, "checkout", "--quiet", "--detach", r])
+            .map_err(|_| anyhow!("no branch, tag or commit {r:?} in {url}"))?;
+    }
+    let commit = net::git(&["-C", &to, "rev-parse", "HEAD"])?;
     std::fs::remove_dir_all(dst.join(".git"))?;
-    Ok(())
+    Ok(commit.trim().to_string())
 }
 
 /// A short directory name for the buildpack's copy: `01-python`.
@@ -267,6 +327,13 @@ pub fn dir_name(i: usize, bp: &Buildpack) -> String {
             .next()
             .unwrap_or("")
             .trim_end_matches(".git")
+            .to_string(),
+        Location::Tarball(url) => url
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(".tgz")
+            .trim_end_matches(".tar.gz")
             .to_string(),
     };
     let clean: String = base
@@ -318,6 +385,23 @@ mod tests {
             parse("./vendor/bp").unwrap().location,
             Location::Path("./vendor/bp".into())
         );
+        // Heroku's official URL is dyno's own buildpack only without a #ref.
+        assert_eq!(
+            parse("https://github.com/heroku/heroku-buildpack-nodejs#v250")
+                .unwrap()
+                .location,
+            Location::Git {
+                url: "https://github.com/heroku/heroku-buildpack-nodejs".into(),
+                reference: Some("v250".into())
+            }
+        );
+        let e = parse("heroku/nodejs#v250").unwrap_err().to_string();
+        assert!(e.contains("no versions"), "{e}");
+        assert_eq!(
+            parse("https://example.com/bp/v1.tgz").unwrap().location,
+            Location::Tarball("https://example.com/bp/v1.tgz".into())
+        );
+        assert!(parse("https://example.com/bp.tgz#v1").is_err());
         let e = parse("nosuch").unwrap_err().to_string();
         assert!(e.contains("python") && e.contains("git URL"), "{e}");
         let list = parse_list("# chain\nheroku/nodejs\n\n  python  \n").unwrap();
@@ -383,7 +467,8 @@ mod tests {
         let url = format!("file://{}", src.display());
         for (spec, want) in [(url.clone(), "v2"), (format!("{url}#v1"), "v1")] {
             let dst = d.path().join(format!("out-{want}"));
-            fetch(&parse(&spec).unwrap(), d.path(), d.path(), &dst).unwrap();
+            let got = fetch(&parse(&spec).unwrap(), d.path(), d.path(), &dst, d.path()).unwrap();
+            assert!(got.ran.starts_with(&format!("{spec} (commit ")), "{got:?}");
             assert_eq!(
                 std::fs::read_to_string(dst.join("bin/compile")).unwrap(),
                 want
@@ -396,10 +481,15 @@ mod tests {
                 &parse("https://example.invalid/bp.git").unwrap(),
                 d.path(),
                 d.path(),
-                &d.path().join("x")
+                &d.path().join("x"),
+                &d.path().join("cache")
             )
             .unwrap_err()
         );
-        assert!(e.contains("file://"), "{e}");
+        // Offline (or no such host): the error names the URL.
+        assert!(
+            e.contains("fetching buildpack https://example.invalid/bp.git"),
+            "{e}"
+        );
     }
 }

@@ -31,6 +31,10 @@ pub struct Dirs {
     pub cache: PathBuf,
     pub env: PathBuf,
     pub buildpacks: PathBuf,
+    /// The CA bundle's directory (`host::CA_DIR` inside), when there is one.
+    pub ca: Option<PathBuf>,
+    /// Host files bound read-only where the app's `file://` URLs name them (`host.rs`).
+    pub host_files: Vec<BindMount>,
 }
 
 impl Dirs {
@@ -40,12 +44,17 @@ impl Dirs {
             destination: destination.into(),
             readonly,
         };
-        vec![
+        let mut v = vec![
             m(&self.app, APP, false),
             m(&self.cache, CACHE, false),
             m(&self.env, ENV, true),
             m(&self.buildpacks, BUILDPACKS, false),
-        ]
+        ];
+        if let Some(ca) = &self.ca {
+            v.push(m(ca, super::host::CA_DIR, true));
+        }
+        v.extend(self.host_files.iter().cloned());
+        v
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod buildpacks;
 pub mod container;
+pub mod host;
 mod output;
 pub mod release;
 pub mod slug;
@@ -34,8 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Heroku times compile out after 15 minutes (`DYNO_COMPILE_TIMEOUT` seconds overrides it).
-pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// `bin/detect` and `bin/release` are quick by contract.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -58,6 +57,9 @@ pub struct BuildRequest<'a> {
     pub config: &'a [(String, String)],
     /// The app's buildpacks (`buildpacks:set`), empty for none.
     pub buildpacks: &'a [String],
+    /// Whether host files named by `file://` URLs may be bound into the build (`host.rs`): only
+    /// for requests from the machine itself (the Unix socket), never over a network API.
+    pub host_files: bool,
 }
 
 pub struct Built {
@@ -71,11 +73,11 @@ pub struct Built {
     pub app_json: crate::appjson::AppJson,
 }
 
-/// Finds the shipped buildpacks: `DYNO_BUILDPACKS`, else `<prefix>/share/dyno/buildpacks` next
-/// to an installed binary, else the source tree's `buildpacks/` (a cargo build).
-pub fn find_buildpacks() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DYNO_BUILDPACKS") {
-        return Ok(PathBuf::from(p));
+/// Finds the shipped buildpacks: the `buildpacks` setting, else `<prefix>/share/dyno/buildpacks`
+/// next to an installed binary, else the source tree's `buildpacks/` (a cargo build).
+pub fn find_buildpacks(setting: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(p) = setting {
+        return Ok(p.to_path_buf());
     }
     let exe = std::env::current_exe()?;
     let mut candidates = vec![];
@@ -101,21 +103,27 @@ struct Fetched {
     /// Its directory inside the build container (`/tmp/buildpacks/01-python`).
     dir: String,
     host_dir: PathBuf,
+    /// What ran, as `builds` shows it (`heroku/python (dyno's shipped python)`, a commit).
+    ran: String,
 }
 
 impl Builder {
-    pub fn new(paths: Paths, buildpacks_dir: PathBuf) -> Builder {
-        let compile_timeout = std::env::var("DYNO_COMPILE_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(COMPILE_TIMEOUT);
+    pub fn new(paths: Paths, buildpacks_dir: PathBuf, compile_timeout: Duration) -> Builder {
         Builder {
             paths,
             buildpacks_dir,
             compile_timeout,
             locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether a build of the app is running (its cache is in use).
+    pub fn building(&self, app_id: &str) -> bool {
+        self.locks
+            .lock()
+            .unwrap()
+            .get(app_id)
+            .is_some_and(|l| l.try_lock().is_err())
     }
 
     /// CACHE_DIR of an app (kept between builds, removed with the app).
@@ -163,11 +171,13 @@ impl Builder {
         let mark = |phase: &str| {
             tracing::debug!(target: "dyno::timing", build = req.build_id, phase, elapsed = ?t0.elapsed());
         };
-        let dirs = Dirs {
+        let mut dirs = Dirs {
             app: ws.join("app"),
             cache: self.cache_dir(req.app_id),
             env: ws.join("env"),
             buildpacks: ws.join("buildpacks"),
+            ca: None,
+            host_files: vec![],
         };
         for d in [&dirs.app, &dirs.env, &dirs.buildpacks] {
             std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
@@ -208,34 +218,62 @@ impl Builder {
                 .collect(),
         };
         let fetched = {
-            let (cands, shipped, app, root) = (
+            let (cands, shipped, app, root, net_cache) = (
                 candidates.clone(),
                 self.buildpacks_dir.clone(),
                 dirs.app.clone(),
                 dirs.buildpacks.clone(),
+                self.paths.buildpack_cache(),
             );
-            tokio::task::spawn_blocking(move || -> Result<Vec<Fetched>> {
-                let mut v = vec![];
-                for (i, bp) in cands.into_iter().enumerate() {
-                    let name = buildpacks::dir_name(i, &bp);
-                    let host_dir = root.join(&name);
-                    buildpacks::fetch(&bp, &shipped, &app, &host_dir)?;
-                    v.push(Fetched {
-                        bp,
-                        dir: format!("{BUILDPACKS}/{name}"),
-                        host_dir,
-                    });
-                }
-                source::chown_tree(&app)?;
-                source::chown_tree(&root)?;
-                source::private_tree(&root)?;
-                Ok(v)
-            })
-            .await??
+            let (v, warnings) =
+                tokio::task::spawn_blocking(move || -> Result<(Vec<Fetched>, Vec<String>)> {
+                    let (mut v, mut warnings) = (vec![], vec![]);
+                    for (i, bp) in cands.into_iter().enumerate() {
+                        let name = buildpacks::dir_name(i, &bp);
+                        let host_dir = root.join(&name);
+                        let got = buildpacks::fetch(&bp, &shipped, &app, &host_dir, &net_cache)?;
+                        warnings.extend(got.warning);
+                        v.push(Fetched {
+                            bp,
+                            dir: format!("{BUILDPACKS}/{name}"),
+                            host_dir,
+                            ran: got.ran,
+                        });
+                    }
+                    source::chown_tree(&app)?;
+                    source::chown_tree(&root)?;
+                    source::private_tree(&root)?;
+                    Ok((v, warnings))
+                })
+                .await??;
+            for w in warnings {
+                out.warn(&w);
+            }
+            v
         };
 
+        // What the build sees of the host: the CA bundle, and the files its buildpacks and
+        // config name (checked now: a refusal fails the build before any step runs).
+        let named = host::named_files(req.buildpacks, req.config, &dirs.app);
+        if !named.is_empty() {
+            if !req.host_files {
+                let (what, url) = &named[0];
+                bail!("{what} names {url}: host files are shared with builds started on this machine only");
+            }
+            dirs.host_files = host::mounts_for(&named)?;
+        }
+        if host::write_ca_bundle(&ws.join("ca"))? {
+            dirs.ca = Some(ws.join("ca"));
+        }
         mark("source and buildpacks copied");
-        let env = build_env(&version);
+        let mut env = build_env(&version);
+        if dirs.ca.is_some() {
+            env.extend(
+                host::CA_VARS
+                    .iter()
+                    .map(|k| (k.to_string(), host::CA_FILE.to_string())),
+            );
+        }
         // The shipped buildpacks: the first whose bin/detect accepts the app. An explicit list
         // (Heroku's way): each buildpack's bin/detect runs right before its compile, on the tree
         // the previous ones left (a monorepo buildpack moves the app up, then nodejs finds it).
@@ -442,7 +480,7 @@ impl Builder {
                 buildpack: detected.last().map(|(_, n)| n.clone()),
             },
             version,
-            buildpacks: ran.iter().map(|f| f.bp.url.clone()).collect(),
+            buildpacks: ran.iter().map(|f| f.ran.clone()).collect(),
             addons: info.addons,
             app_json,
         })

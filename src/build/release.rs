@@ -3,7 +3,7 @@
 
 use crate::procfile::Procfile;
 use anyhow::{bail, Context, Result};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// What a buildpack's `bin/release` declared.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -20,7 +20,7 @@ pub fn parse(yaml: &str) -> Result<ReleaseInfo> {
     if yaml.trim().is_empty() {
         return Ok(ReleaseInfo::default());
     }
-    let v: Value = serde_yaml::from_str(yaml).context("bin/release printed invalid YAML")?;
+    let v: Value = serde_norway::from_str(yaml).context("bin/release printed invalid YAML")?;
     let map = match v {
         Value::Null => return Ok(ReleaseInfo::default()),
         Value::Mapping(m) => m,

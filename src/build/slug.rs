@@ -259,6 +259,15 @@ pub fn unpack_slug(slugs: &Path, sum: &str) -> Result<PathBuf> {
 /// that is not under `app/`, has an absolute path or `..`, would pass through a symlink or
 /// replace an existing entry, is a hard link, or is not a file, directory or symlink.
 pub fn unpack_into(r: impl Read, target: &Path) -> Result<()> {
+    unpack_checked(r, target, Some("app"), "slug entry")
+}
+
+/// The same checks for any tarball (a buildpack's): entries anywhere under `target`.
+pub fn unpack_tree(r: impl Read, target: &Path, noun: &str) -> Result<()> {
+    unpack_checked(r, target, None, noun)
+}
+
+fn unpack_checked(r: impl Read, target: &Path, top: Option<&str>, noun: &str) -> Result<()> {
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(r));
     for entry in ar.entries()? {
         let mut entry = entry?;
@@ -270,17 +279,20 @@ pub fn unpack_into(r: impl Read, target: &Path) -> Result<()> {
                 Component::Normal(n) => comps.push(n.to_owned()),
                 Component::CurDir => {}
                 _ => {
-                    bail!("refusing slug entry {shown:?}: absolute paths and `..` are not allowed")
+                    bail!("refusing {noun} {shown:?}: absolute paths and `..` are not allowed")
                 }
             }
         }
-        if comps.first().map(|c| c != "app").unwrap_or(true) {
-            bail!("refusing slug entry {shown:?}: everything must be under app/");
+        if comps.is_empty() && top.is_none() {
+            continue; // `./` of a tarball made with `tar -C dir .`
+        }
+        if let Some(t) = top.filter(|t| comps.first().is_none_or(|c| c != t)) {
+            bail!("refusing {noun} {shown:?}: everything must be under {t}/");
         }
         let kind = entry.header().entry_type();
         use tar::EntryType as T;
         if !matches!(kind, T::Regular | T::Directory | T::Symlink | T::Continuous) {
-            bail!("refusing slug entry {shown:?}: only files, directories and symlinks are allowed ({kind:?})");
+            bail!("refusing {noun} {shown:?}: only files, directories and symlinks are allowed ({kind:?})");
         }
         // Every parent must be a real directory we made: never a link.
         let mut at = target.to_path_buf();
@@ -289,7 +301,7 @@ pub fn unpack_into(r: impl Read, target: &Path) -> Result<()> {
             match std::fs::symlink_metadata(&at) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => bail!(
-                    "refusing slug entry {shown:?}: it would pass through {} (not a directory)",
+                    "refusing {noun} {shown:?}: it would pass through {} (not a directory)",
                     at.strip_prefix(target).unwrap_or(&at).display()
                 ),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at)?,
@@ -299,7 +311,7 @@ pub fn unpack_into(r: impl Read, target: &Path) -> Result<()> {
         let dest = target.join(comps.iter().collect::<PathBuf>());
         match std::fs::symlink_metadata(&dest) {
             Ok(m) if kind == T::Directory && m.is_dir() => {}
-            Ok(_) => bail!("refusing slug entry {shown:?}: it would replace an existing entry"),
+            Ok(_) => bail!("refusing {noun} {shown:?}: it would replace an existing entry"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
@@ -463,6 +475,40 @@ fn remove_matching(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_buildpack_tarball_is_checked_like_a_slug() {
+        let tgz = |entries: &[(&str, &[u8])]| {
+            let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
+            for (path, data) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o755);
+                h.set_entry_type(tar::EntryType::Regular);
+                // set_path refuses `..`: write the name as a hostile archive would.
+                h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            b.into_inner().unwrap().finish().unwrap()
+        };
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("ok")).unwrap();
+        std::fs::create_dir_all(d.path().join("bad")).unwrap();
+        let ok = tgz(&[("./bp/bin/compile", b"#!/bin/sh\n")]);
+        unpack_tree(&ok[..], &d.path().join("ok"), "buildpack tarball entry").unwrap();
+        assert!(d.path().join("ok/bp/bin/compile").is_file());
+        let bad = tgz(&[("../escape", b"x")]);
+        let e = unpack_tree(&bad[..], &d.path().join("bad"), "buildpack tarball entry")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing buildpack tarball entry"), "{e}");
+        assert!(!d.path().join("escape").exists());
+    }
+
     use super::*;
 
     #[test]

@@ -215,20 +215,17 @@ pub async fn destroy(
         })
         .await?;
     if confirm.as_deref() != Some(name.as_str()) {
-        use std::io::IsTerminal;
-        if confirm.is_some() || !std::io::stdin().is_terminal() {
-            bail!(
+        if let Some(c) = confirm {
+            bail!("confirmation {c:?} did not match {name}: nothing destroyed");
+        }
+        super::confirm_by_typing(
+            &format!("This will destroy {} and its data.", a.name),
+            &name,
+            format!(
                 "this would destroy {} and its data: confirm with --confirm {name}",
                 a.name
-            );
-        }
-        eprintln!(" ▸    WARNING: this will destroy {} and its data.", a.name);
-        eprint!(" ▸    To proceed, type {name}: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != name {
-            bail!("confirmation did not match {name}: nothing destroyed");
-        }
+            ),
+        )?;
     }
     eprint!("Destroying {} on {name}... ", a.name);
     match c

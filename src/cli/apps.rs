@@ -102,6 +102,15 @@ pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
             .map(crate::build::human_size)
             .unwrap_or_default(),
     );
+    if let Some(b) = app.disk_usage {
+        row(
+            "Disk Use",
+            format!(
+                "{} (slugs kept, build cache, repository; dyno gc)",
+                crate::build::human_size(b)
+            ),
+        );
+    }
     row("Stack", app.stack.name.clone());
     row(
         "Buildpack",
@@ -122,17 +131,16 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
     };
     c.call(api::apps::Info { app: name.clone() }).await?;
     if confirm.as_deref() != Some(name.as_str()) {
-        use std::io::IsTerminal;
-        if confirm.is_some() || !std::io::stdin().is_terminal() {
-            bail!("this would destroy {name} and everything of it: confirm with --confirm {name}");
+        if let Some(c) = confirm {
+            bail!("confirmation {c:?} did not match {name}: nothing destroyed");
         }
-        eprintln!(" ▸    WARNING: this will destroy {name} and all its releases and dynos.");
-        eprint!(" ▸    To proceed, type {name}: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != name {
-            bail!("confirmation did not match {name}: nothing destroyed");
-        }
+        super::confirm_by_typing(
+            &format!("This will delete {name} including all add-ons, releases and dynos."),
+            &name,
+            format!(
+                "this would destroy {name} and everything of it: confirm with --confirm {name}"
+            ),
+        )?;
     }
     // Backups go with the app (they are under its id in DYNO_HOME): say so first.
     let backups = c

@@ -420,6 +420,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trust the local certificate authority: the system store (update-ca-certificates) and the
+    /// NSS databases browsers use, where present
+    #[command(name = "certs:trust")]
+    CertsTrust,
+    /// Remove the local certificate authority from the system store and the NSS databases
+    #[command(name = "certs:untrust")]
+    CertsUntrust,
     /// List the app's builds (status, buildpacks, commit, slug size, duration)
     Builds {
         #[command(flatten)]
@@ -514,6 +521,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove slugs past each app's last DYNO_KEEP_RELEASES releases (never one a dyno runs),
+    /// stale build directories, the caches of destroyed apps and caches over
+    /// DYNO_BUILD_CACHE_LIMIT; also done after every deploy
+    Gc {
+        /// Only say what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every daemon setting, its value and where it came from (environment,
+    /// DYNO_HOME/config.toml or default)
+    #[command(name = "daemon:settings")]
+    DaemonSettings {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -591,17 +615,86 @@ pub fn main() -> i32 {
         Command::Static => return crate::static_web::main(),
         _ => {}
     }
+    quiet_on_broken_pipe();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     match rt.block_on(run(cli.command)) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!(" ▸    {e:#}");
             1
         }
     }
+}
+
+/// Whether a person can answer a prompt: stdin and stderr (where prompts go) are terminals.
+pub fn can_prompt() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Heroku's confirmation for what cannot be undone: at a terminal, `name` must be typed;
+/// without one, `refusal` is the error (nothing has changed yet).
+pub fn confirm_by_typing(warning: &str, name: &str, refusal: String) -> Result<()> {
+    if !can_prompt() {
+        bail!("{refusal}");
+    }
+    eprintln!(" ▸    WARNING: {warning}");
+    eprintln!(" ▸    To proceed, type {name} or re-run this command with --confirm {name}");
+    let answer: String = dialoguer::Input::new()
+        .with_prompt(">")
+        .allow_empty(true)
+        .interact_text_on(&dialoguer::console::Term::stderr())?;
+    if answer.trim() != name {
+        bail!("confirmation did not match {name}: aborted, nothing destroyed");
+    }
+    Ok(())
+}
+
+/// A reader that went away (`dyno completions bash | head -c 1`) ends the command quietly, as
+/// SIGPIPE ends a C tool. Not by restoring SIGPIPE's default action: `dyno run` writes to
+/// sockets, where EPIPE is an answer to handle, not a reason to die. Rust's `print!` panics on
+/// EPIPE, so the panic hook recognises that one panic and exits 0 without a word; errors that
+/// carry EPIPE up to `main` do the same (`is_broken_pipe`).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if (msg.contains("Broken pipe") || msg.contains("os error 32")) && output_closed() {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// An error carrying EPIPE while our own output is gone (an EPIPE from the daemon's socket,
+/// say, is still reported).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    output_closed()
+        && e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+}
+
+/// Whether stdout or stderr lost its reader: a pipe's write end polls POLLERR then.
+fn output_closed() -> bool {
+    let mut fds = [1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfd structs, no timeout.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
+    n > 0 && fds.iter().any(|f| f.revents & libc::POLLERR != 0)
 }
 
 async fn run(cmd: Command) -> Result<i32> {
@@ -705,6 +798,8 @@ async fn run(cmd: Command) -> Result<i32> {
         } => addons::redis_cli(&paths, app, database, command).await,
         Command::RedisInfo { database, app } => addons::redis_info(&paths, app, database).await,
         Command::Certs { json } => certs::show(&paths, json).await,
+        Command::CertsTrust => certs::trust(&paths, true).await,
+        Command::CertsUntrust => certs::trust(&paths, false).await,
         Command::Builds { app, num, json } => builds::list(&paths, app, num, json).await,
         Command::BuildsOutput { id, app } => builds::output(&paths, app, id).await,
         Command::Buildpacks { app, json } => buildpacks::list(&paths, app, json).await,
@@ -734,6 +829,8 @@ async fn run(cmd: Command) -> Result<i32> {
         },
         Command::DaemonStop { keep_dynos } => daemon::stop(&paths, keep_dynos).await,
         Command::DaemonStatus { json } => daemon::status(&paths, json).await,
+        Command::DaemonSettings { json } => daemon::settings(&paths, json).await,
+        Command::Gc { dry_run, json } => daemon::gc(&paths, dry_run, json).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dyno", &mut std::io::stdout());
             Ok(0)

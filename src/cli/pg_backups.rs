@@ -164,37 +164,31 @@ async fn restore(
         })
         .await?;
     let target = database.clone().unwrap_or_else(|| "DATABASE".into());
-    let confirm = match confirm {
-        Some(c) => c,
-        None => {
-            use std::io::IsTerminal;
-            if !std::io::stdin().is_terminal() {
-                bail!(
-                    "restoring {} replaces the data of {target}: confirm with --confirm {name}",
-                    b.id
-                );
-            }
-            eprintln!(
-                " ▸    WARNING: this will replace the data of {target} on {name} with {}.",
-                b.id
-            );
-            eprint!(" ▸    To proceed, type {name}: ");
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            answer.trim().to_string()
+    match confirm {
+        Some(c) if c != name => {
+            bail!("confirmation {c:?} did not match {name}: nothing restored")
         }
-    };
-    if confirm != name {
-        bail!("confirmation {confirm:?} did not match {name}: nothing restored");
+        Some(_) => {}
+        None => super::confirm_by_typing(
+            &format!(
+                "This will replace the data of {target} on {name} with {}.",
+                b.id
+            ),
+            &name,
+            format!(
+                "restoring {} replaces the data of {target}: confirm with --confirm {name}",
+                b.id
+            ),
+        )?,
     }
     eprint!("Restoring {} to {target} on {name}... ", b.id);
     match c
         .call(ep::RestoreCreate {
-            app: name,
+            app: name.clone(),
             backup: b.id.clone(),
             body: ep::BackupRestore {
                 database,
-                confirm: Some(confirm),
+                confirm: Some(name.clone()),
             },
         })
         .await

@@ -172,6 +172,9 @@ pub async fn release(
         .collect();
     if web > 0 {
         writeln!(out, "       {}", app.web_url)?;
+        if let Some(https) = super::certs::trusted_https_url(c, &app.name).await {
+            writeln!(out, "       {https}")?;
+        }
     } else if formation.iter().all(|f| f.process_type != "web") {
         writeln!(out, "       No web process type: nothing answers HTTP.")?;
     }

@@ -306,18 +306,21 @@ fn stop_server(d: &Daemon, k: &str) {
         }
     };
     // Postgres: SIGINT is the fast shutdown (sessions disconnected, data flushed).
+    use nix::sys::signal::{kill, Signal};
     let sig = if k == postgres::KEY {
-        libc::SIGINT
+        Signal::SIGINT
     } else {
-        libc::SIGTERM
+        Signal::SIGTERM
     };
-    // SAFETY: plain kill(2) of a pid we verified as ours.
-    unsafe { libc::kill(pid, sig) };
+    // A pid verified as ours above.
+    let _ = kill(nix::unistd::Pid::from_raw(pid), sig);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while addons::alive(pid) {
         if std::time::Instant::now() > deadline {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -391,8 +394,10 @@ fn remove_data(d: &Arc<Daemon>, a: &AddonRow) -> Result<()> {
         let s = redis::Server::new(&l, &a.name);
         stop_server(d, &key(a));
         if let Some(pid) = s.running() {
-            // SAFETY: a verified server of ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         s.remove();
     }

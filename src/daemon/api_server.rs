@@ -28,11 +28,22 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
     let _ = std::fs::remove_file(&path);
     // Created 0700 (the daemon's umask is 077 from its start), then 0600: no window in which
     // another user could connect, and no flip of the process-wide umask while threads run.
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let mut listener = bind(&path)?;
+    // SIGHUP: a CLI found the socket gone while this daemon holds the lock (someone removed
+    // it); it is made again, so the CLI connects instead of failing on the lock.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let routes = Arc::new(super::api::routes());
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = tokio::select! {
+            accepted = listener.accept() => accepted?.0,
+            _ = hup.recv() => {
+                if std::fs::symlink_metadata(&path).is_err() {
+                    tracing::warn!("the API socket {} was removed: binding it again", path.display());
+                    listener = bind(&path)?;
+                }
+                continue;
+            }
+        };
         let (d, routes) = (d.clone(), routes.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -45,6 +56,12 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
                 .await;
         });
     }
+}
+
+fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 /// An API failure: HTTP status, Heroku error id, message.
@@ -130,37 +147,7 @@ fn streamed(rx: mpsc::Receiver<Bytes>) -> Resp {
 }
 
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    api::decode_query(req.uri().query().unwrap_or(""))
 }
 
 type Handler = Box<
@@ -305,7 +292,7 @@ async fn handle(d: Arc<Daemon>, routes: &[Route], req: Request<Incoming>) -> Res
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(decode)
+        .map(api::decode_segment)
         .collect();
     let route = routes
         .iter()
@@ -398,6 +385,9 @@ mod tests {
             api::idling::Update,
             api::certs::Get,
             api::daemon::Status,
+            api::daemon::Settings,
+            api::daemon::Gc,
+            api::dynos::Stats,
             api::daemon::Stop,
             api::local::GetDir,
             api::local::SetDir,
@@ -431,7 +421,12 @@ mod tests {
             app: "hello".into(),
             dyno: "web 1".into(),
         };
-        let segs: Vec<String> = e.path().split('/').skip(1).map(super::decode).collect();
+        let segs: Vec<String> = e
+            .path()
+            .split('/')
+            .skip(1)
+            .map(api::decode_segment)
+            .collect();
         let hits: Vec<Vec<String>> = routes
             .iter()
             .filter_map(|r| r.matches(&hyper::Method::POST, &segs))
@@ -444,7 +439,13 @@ mod tests {
 
     #[test]
     fn decodes_percent_escapes() {
-        assert_eq!(super::decode("%2Fsrc%2Fhello"), "/src/hello");
-        assert_eq!(super::decode("a+b%"), "a b%");
+        use crate::api::{decode_query, decode_segment};
+        assert_eq!(decode_segment("%2Fsrc%2Fhello"), "/src/hello");
+        // A plus is a space only in a query; a stray % stays.
+        assert_eq!(decode_segment("a+b%"), "a+b%");
+        assert_eq!(
+            decode_query("dir=a+b%25&x"),
+            vec![("dir".into(), "a b%".into()), ("x".into(), "".into())]
+        );
     }
 }

@@ -40,6 +40,8 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
             source: &source,
             config: &config,
             buildpacks: &buildpacks,
+            // Every build request comes over the Unix socket today (root on this machine).
+            host_files: true,
         };
         let mut result = d.builder.build(&d.runtime, &req, &out).await;
         // Add-ons and jobs before the slug and release are recorded: the release (and its
@@ -108,6 +110,11 @@ pub fn start(d: &Arc<Daemon>, app: &AppRow, source: Source) -> anyhow::Result<Bu
         out.finish();
         // The stored output replays it from now on.
         d.builds.lock().unwrap().remove(&b.id);
+        // What the new release made old goes (slugs past the kept releases, stale caches).
+        if b.status == "succeeded" {
+            let d2 = d.clone();
+            let _ = tokio::task::spawn_blocking(move || super::gc::after_deploy(&d2)).await;
+        }
     });
     Ok(build)
 }

@@ -4,7 +4,7 @@
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 
-/// Set to `1` to start on purpose with a missing or empty `dyno.db` although this home still has
+/// Set to `1` (or `true`) to start on purpose with a missing or empty `dyno.db` although this home still has
 /// running dynos or slugs: the daemon then starts with no apps and stops those dynos.
 pub const ALLOW_EMPTY_DB: &str = "DYNO_ALLOW_EMPTY_DB";
 
@@ -12,7 +12,7 @@ pub const ALLOW_EMPTY_DB: &str = "DYNO_ALLOW_EMPTY_DB";
 /// read while this home has live dynos or slugs: an empty database would make the daemon stop
 /// every dyno ("its release is gone") and forget every app. Nothing is touched, so the dynos
 /// keep running. Called before the database is opened.
-pub fn check_db(paths: &Paths) -> Result<()> {
+pub fn check_db(paths: &Paths, allow_empty: bool) -> Result<()> {
     let db = paths.db();
     let problem = match std::fs::metadata(&db) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing".to_string(),
@@ -31,7 +31,7 @@ pub fn check_db(paths: &Paths) -> Result<()> {
     if dynos.is_empty() && slugs == 0 {
         return Ok(()); // a new home (or one with nothing to lose)
     }
-    if std::env::var(ALLOW_EMPTY_DB).is_ok_and(|v| v == "1") {
+    if allow_empty {
         tracing::warn!(
             "{} {problem}; starting empty as {ALLOW_EMPTY_DB}=1 asks ({} running dynos will stop)",
             db.display(),

@@ -9,6 +9,7 @@ pub mod api;
 pub mod api_server;
 pub mod backups;
 pub mod deploy;
+pub mod gc;
 pub mod home;
 pub mod idle;
 pub mod launch;
@@ -28,152 +29,13 @@ use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Tunables, from the environment (tests shorten them).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `DYNO_ROUTER_ADDR`, default `127.0.0.1:5000`; port 0 picks a free one.
-    pub router_addr: String,
-    /// `DYNO_BOOT_TIMEOUT` seconds (Heroku: 60).
-    pub boot_timeout: Duration,
-    /// `DYNO_STOP_TIMEOUT` seconds between SIGTERM and SIGKILL (Heroku: 30).
-    pub stop_timeout: Duration,
-    /// `DYNO_CRASH_COOLOFF`: seconds to wait before the 1st, 2nd, … restart after a crash, comma
-    /// separated; the last one repeats. Default `0,20,40,60,180,320`: Heroku's schedule shape
-    /// (at once, then up to 20, 40, 60, 180, 320 minutes) in seconds.
-    pub crash_cooloff: Vec<Duration>,
-    /// `DYNO_CRASH_RESET` seconds: a dyno up this long has its crash count forgotten (60).
-    pub crash_reset: Duration,
-    /// `DYNO_MEMORY_QUOTA` MB: R14 above it, the cgroup's hard limit (R15) at twice it (512).
-    pub memory_quota: u64,
-    /// `DYNO_DISK_LIMIT` MB: the size of the ext4 each dyno's writable layer lives on (2048);
-    /// `0`: no limit (the layer is a directory on DYNO_HOME's filesystem).
-    pub disk_limit: Option<u64>,
-    /// `DYNO_MEMORY_INTERVAL` seconds between memory checks of a dyno (20).
-    pub memory_interval: Duration,
-    /// `DYNO_CYCLE` seconds between daily restarts of a dyno, plus up to 15 % jitter (Heroku:
-    /// 24 h + 0–216 min); `0` turns cycling off.
-    pub cycle: Option<Duration>,
-    /// `DYNO_HTTPS_ADDR`, default `127.0.0.1:5443`; `off` for none. Unlike the HTTP listener's,
-    /// a failure to bind it is only a warning.
-    pub https_addr: Option<String>,
-    /// `DYNO_IDLE_AFTER` seconds without web requests before an app with idling on sleeps
-    /// (Heroku: 30 min).
-    pub idle_after: Duration,
-    /// The router's timeouts and limits: `DYNO_ROUTER_REQUEST_TIMEOUT` (H12, 30 s),
-    /// `DYNO_ROUTER_IDLE_TIMEOUT` (H15, 55 s), `DYNO_ROUTER_BOOT_TIMEOUT` (H20, 75 s),
-    /// `DYNO_ROUTER_CLIENT_IDLE_TIMEOUT` (H28, 55 s), `DYNO_ROUTER_HEADER_TIMEOUT` (30 s); seconds,
-    /// fractions allowed. Per client address and listener: `DYNO_ROUTER_MAX_CLIENT_CONNECTIONS`
-    /// open connections (1000) and `DYNO_ROUTER_MAX_CLIENT_PENDING` of them still without a
-    /// request head (128); whole numbers, a bad one is an error.
-    pub router: crate::router::RouterConfig,
-}
-
-/// A positive whole number from the environment, `default` when unset; anything else is an error
-/// naming the variable.
-fn count(key: &str, default: usize) -> Result<usize> {
-    match std::env::var(key) {
-        Err(std::env::VarError::NotPresent) => Ok(default),
-        Ok(v) if v.trim().parse::<usize>().is_ok_and(|n| n > 0) => Ok(v.trim().parse()?),
-        Ok(v) => bail!("{key}={v:?}: expected a whole number above 0 (default {default})"),
-        Err(e) => bail!("{key}: {e}"),
-    }
-}
-
-impl Settings {
-    pub fn from_env() -> Result<Settings> {
-        let secs = |k: &str, d: u64| {
-            Duration::from_secs(
-                std::env::var(k)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(d),
-            )
-        };
-        let dsecs = |k: &str, d: Duration| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .map(Duration::from_secs_f64)
-                .unwrap_or(d)
-        };
-        let r = crate::router::RouterConfig::default();
-        let router = crate::router::RouterConfig {
-            request_timeout: dsecs("DYNO_ROUTER_REQUEST_TIMEOUT", r.request_timeout),
-            idle_timeout: Some(dsecs(
-                "DYNO_ROUTER_IDLE_TIMEOUT",
-                r.idle_timeout.unwrap_or(Duration::from_secs(55)),
-            )),
-            boot_timeout: dsecs("DYNO_ROUTER_BOOT_TIMEOUT", r.boot_timeout),
-            client_idle_timeout: dsecs("DYNO_ROUTER_CLIENT_IDLE_TIMEOUT", r.client_idle_timeout),
-            header_read_timeout: dsecs("DYNO_ROUTER_HEADER_TIMEOUT", r.header_read_timeout),
-            max_client_connections: count(
-                "DYNO_ROUTER_MAX_CLIENT_CONNECTIONS",
-                r.max_client_connections,
-            )?,
-            max_client_pending: count("DYNO_ROUTER_MAX_CLIENT_PENDING", r.max_client_pending)?,
-            ..r
-        };
-        Ok(Settings {
-            router_addr: std::env::var("DYNO_ROUTER_ADDR")
-                .unwrap_or_else(|_| "127.0.0.1:5000".into()),
-            boot_timeout: secs("DYNO_BOOT_TIMEOUT", 60),
-            stop_timeout: secs("DYNO_STOP_TIMEOUT", 30),
-            crash_cooloff: std::env::var("DYNO_CRASH_COOLOFF")
-                .ok()
-                .and_then(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().parse::<f64>().ok().map(Duration::from_secs_f64))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| [0, 20, 40, 60, 180, 320].map(Duration::from_secs).to_vec()),
-            crash_reset: fsecs("DYNO_CRASH_RESET", 60.0),
-            memory_quota: std::env::var("DYNO_MEMORY_QUOTA")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|mb| *mb >= 4)
-                .unwrap_or(512)
-                * 1024
-                * 1024,
-            disk_limit: Some(
-                std::env::var("DYNO_DISK_LIMIT")
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(2048)
-                    * 1024
-                    * 1024,
-            )
-            .filter(|b| *b > 0),
-            memory_interval: fsecs("DYNO_MEMORY_INTERVAL", 20.0).max(Duration::from_millis(100)),
-            cycle: Some(fsecs("DYNO_CYCLE", 86400.0)).filter(|d| !d.is_zero()),
-            https_addr: match std::env::var("DYNO_HTTPS_ADDR") {
-                Ok(v) if v == "off" || v.is_empty() => None,
-                Ok(v) => Some(v),
-                Err(_) => Some("127.0.0.1:5443".into()),
-            },
-            idle_after: dsecs("DYNO_IDLE_AFTER", Duration::from_secs(30 * 60)),
-            router,
-        })
-    }
-}
-
-/// A duration in (possibly fractional) seconds from the environment.
-fn fsecs(key: &str, default: f64) -> Duration {
-    Duration::from_secs_f64(
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .unwrap_or(default),
-    )
-}
+/// Tunables: `crate::settings` (environment, then `config.toml`, then defaults).
+pub use crate::settings::Settings;
 
 pub struct Daemon {
     pub paths: Paths,
@@ -265,30 +127,37 @@ impl Daemon {
 }
 
 /// Holds `daemon.lock` for the daemon's lifetime: one daemon per `DYNO_HOME`.
-fn lock(paths: &Paths) -> Result<std::fs::File> {
+fn lock(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(paths.daemon_lock())?;
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        bail!(
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        anyhow::anyhow!(
             "another dyno daemon already runs for {}",
             paths.home.display()
-        );
-    }
-    Ok(f)
+        )
+    })
 }
 
 pub fn main() -> i32 {
     // Everything the daemon (and the shims it spawns) creates is private to root, before any
     // thread exists: the process-wide umask is never flipped later (see home.rs for the few
     // paths the dyno user reads).
-    unsafe { libc::umask(0o077) };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Settings first: a bad one stops the daemon before anything starts, and names itself.
+    let (paths, settings) = match Paths::from_env().and_then(|p| Ok((Settings::load(&p.home)?, p)))
+    {
+        Ok((s, p)) => (p, s),
+        Err(e) => {
+            eprintln!("dyno daemon: {e:#}");
+            return 1;
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DYNO_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -298,7 +167,7 @@ pub fn main() -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(run()) {
+    match rt.block_on(run(paths, settings)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("dyno daemon: {e:#}");
@@ -308,19 +177,21 @@ pub fn main() -> i32 {
     }
 }
 
-async fn run() -> Result<()> {
+async fn run(paths: Paths, settings: Settings) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "dyno's daemon needs root (dynos are containers: cgroups and mounts); run it with sudo"
         );
     }
-    let paths = Paths::from_env()?;
+    // SIGHUP's handler exists before the lock is held: a CLI that finds the lock held and no
+    // socket sends SIGHUP to its holder (api_server rebinds), which must never kill a daemon
+    // still starting.
+    let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let _lock = lock(&paths)?;
     // Before anything is opened or cleaned: no database while dynos or slugs remain → refuse.
-    home::check_db(&paths)?;
+    home::check_db(&paths, settings.allow_empty_db)?;
     home::tighten(&paths);
-    let settings = Settings::from_env()?;
-    let network = crate::runtime::net::base_from_env()?;
+    let network = settings.network;
     let store = home::open_store(&paths)?;
     let listener = tokio::net::TcpListener::bind(&settings.router_addr)
         .await
@@ -343,7 +214,11 @@ async fn run() -> Result<()> {
             .context("preparing the dynos' disks")?;
         runtime = runtime.with_disks(pool);
     }
-    let builder = Builder::new(paths.clone(), crate::build::find_buildpacks()?);
+    let builder = Builder::new(
+        paths.clone(),
+        crate::build::find_buildpacks(settings.buildpacks.as_deref())?,
+        settings.compile_timeout,
+    );
     // Builds never outlive their daemon: what a previous one left is cleaned up and failed.
     runtime.clean_builds();
     let _ = std::fs::remove_dir_all(paths.builds());
@@ -434,11 +309,27 @@ async fn run() -> Result<()> {
     let routes = d.routes.clone();
     let config = d.settings.router.clone();
     let log = router_log.clone();
+    // With HTTPS on, the router's HTTP port answers TLS too (recognised by its first byte).
+    let sniff = https.as_ref().map(|h| h.acceptor.clone());
     tokio::spawn(async move {
-        if let Err(e) =
-            crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+        let served = match sniff {
+            Some(acceptor) => {
+                crate::router::serve_with_inbound_and_tls(
+                    listener,
+                    routes,
+                    log,
+                    config,
+                    inbound_listeners,
+                    acceptor,
+                )
                 .await
-        {
+            }
+            None => {
+                crate::router::serve_with_inbound(listener, routes, log, config, inbound_listeners)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("router: {e:#}");
         }
     });
@@ -532,26 +423,6 @@ fn remove_instance_cgroups(paths: &Paths) {
         if dir.is_dir() {
             // rmdir only succeeds on an empty cgroup: a dyno left running keeps its parent.
             let _ = std::fs::remove_dir(&dir);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn router_caps_from_the_environment() {
-        // Keys of this test only: the environment is shared by the test threads.
-        std::env::set_var("DYNO_TEST_CAP_GOOD", " 64 ");
-        std::env::set_var("DYNO_TEST_CAP_ZERO", "0");
-        std::env::set_var("DYNO_TEST_CAP_WORD", "lots");
-        assert_eq!(super::count("DYNO_TEST_CAP_UNSET", 128).unwrap(), 128);
-        assert_eq!(super::count("DYNO_TEST_CAP_GOOD", 128).unwrap(), 64);
-        for key in ["DYNO_TEST_CAP_ZERO", "DYNO_TEST_CAP_WORD"] {
-            let err = super::count(key, 128).unwrap_err().to_string();
-            assert!(
-                err.contains(key) && err.contains("whole number above 0"),
-                "{err}"
-            );
         }
     }
 }

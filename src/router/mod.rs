@@ -248,7 +248,7 @@ pub async fn serve_with(
     log: RouterLog,
     config: RouterConfig,
 ) -> anyhow::Result<()> {
-    serve_any(listener, table, log, config, None, None).await
+    serve_any(listener, table, log, config, None, None, None).await
 }
 
 /// Listeners the router serves besides its own: the router's port inside each dyno's network
@@ -289,7 +289,31 @@ pub async fn serve_with_inbound(
     config: RouterConfig,
     inbound: InboundListeners,
 ) -> anyhow::Result<()> {
-    serve_any(listener, table, log, config, None, Some(inbound)).await
+    serve_any(listener, table, log, config, None, Some(inbound), None).await
+}
+
+/// [`serve_with_inbound`], also answering TLS on the same port: a connection whose first byte
+/// is a TLS handshake record (0x16) is served as HTTPS with `acceptor`'s certificates. So an app
+/// that redirects to `https://<same host:port>/` (forcing HTTPS behind Heroku's router) ends on
+/// its page.
+pub async fn serve_with_inbound_and_tls(
+    listener: tokio::net::TcpListener,
+    table: RouteTable,
+    log: RouterLog,
+    config: RouterConfig,
+    inbound: InboundListeners,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> anyhow::Result<()> {
+    serve_any(
+        listener,
+        table,
+        log,
+        config,
+        None,
+        Some(inbound),
+        Some(acceptor),
+    )
+    .await
 }
 
 /// Serves HTTPS on `listener` forever, with certificates from `acceptor`.
@@ -300,7 +324,7 @@ pub async fn serve_tls(
     config: RouterConfig,
     acceptor: tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<()> {
-    serve_any(listener, table, log, config, Some(acceptor), None).await
+    serve_any(listener, table, log, config, Some(acceptor), None, None).await
 }
 
 /// Runs `config.workers` accept loops, each on its own thread with a single-threaded runtime
@@ -315,6 +339,7 @@ async fn serve_any(
     config: RouterConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
     inbound: Option<InboundListeners>,
+    sniff: Option<tokio_rustls::TlsAcceptor>,
 ) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     let listener = listener.into_std()?;
@@ -337,24 +362,28 @@ async fn serve_any(
     for (i, handed) in handed.into_iter().enumerate() {
         let workers = workers.clone();
         let listener = listener.try_clone()?;
-        let router = Arc::new(Router {
-            table: table.clone(),
-            log: log.clone(),
-            config: config.clone(),
-            port_header: HeaderValue::from(port),
-            proto: if tls.is_some() { "https" } else { "http" },
-            pool: Arc::new(Pool::new(
-                config.max_idle_per_backend,
-                config.pool_idle_timeout,
-                config.connect_timeout,
-            )),
-            streams: StreamPool::new(
-                config.max_idle_per_backend,
-                config.pool_idle_timeout,
-                config.connect_timeout,
-            ),
-            rr: rr.clone(),
-        });
+        let make = |proto: &'static str| {
+            Arc::new(Router {
+                table: table.clone(),
+                log: log.clone(),
+                config: config.clone(),
+                port_header: HeaderValue::from(port),
+                proto,
+                pool: Arc::new(Pool::new(
+                    config.max_idle_per_backend,
+                    config.pool_idle_timeout,
+                    config.connect_timeout,
+                )),
+                streams: StreamPool::new(
+                    config.max_idle_per_backend,
+                    config.pool_idle_timeout,
+                    config.connect_timeout,
+                ),
+                rr: rr.clone(),
+            })
+        };
+        let router = make(if tls.is_some() { "https" } else { "http" });
+        let sniff = sniff.clone().map(|a| (a, make("https")));
         let (tls, gate, mut stop, fail) =
             (tls.clone(), gate.clone(), stop_rx.clone(), fail_tx.clone());
         std::thread::Builder::new()
@@ -379,7 +408,7 @@ async fn serve_any(
                         }
                     };
                     tokio::select! {
-                        _ = accept_loop(listener, router, tls, gate, workers, i, handed) => {}
+                        _ = accept_loop(listener, router, tls, sniff, gate, workers, i, handed) => {}
                         _ = stop.changed() => {}
                     }
                 });
@@ -607,10 +636,12 @@ impl Drop for LoadGuard {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    sniff: Option<(tokio_rustls::TlsAcceptor, Arc<Router>)>,
     gate: Gate,
     workers: Arc<Workers>,
     me: usize,
@@ -640,31 +671,58 @@ async fn accept_loop(
         };
         let load = LoadGuard(workers.clone(), me);
         let router = router.clone();
-        match &tls {
-            None => {
+        match (&tls, &sniff) {
+            (None, None) => {
                 tokio::spawn(async move {
                     router.serve_client(stream, peer, conn).await;
                     drop((slot, load));
                 });
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
+            (None, Some((acceptor, https))) => {
+                let (acceptor, https) = (acceptor.clone(), https.clone());
                 tokio::spawn(async move {
-                    // The handshake is bounded like a request's headers (slow clients).
-                    let hs = tokio::time::timeout(
+                    // TLS on the HTTP port: a handshake record starts with 0x16, a request
+                    // line with a letter. Waiting for that byte is bounded like a request head.
+                    let mut first = [0u8; 1];
+                    let peeked = tokio::time::timeout(
                         router.config.header_read_timeout,
-                        acceptor.accept(stream),
+                        stream.peek(&mut first),
                     )
                     .await;
-                    match hs {
-                        Ok(Ok(s)) => router.serve_client(s, peer, conn).await,
-                        Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
-                        Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
+                    match peeked {
+                        Ok(Ok(1)) if first[0] == 0x16 => {
+                            handshake(https, &acceptor, stream, peer, conn).await
+                        }
+                        Ok(Ok(_)) => router.serve_client(stream, peer, conn).await,
+                        _ => {}
                     }
                     drop((slot, load));
                 });
             }
+            (Some(acceptor), _) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    handshake(router, &acceptor, stream, peer, conn).await;
+                    drop((slot, load));
+                });
+            }
         }
+    }
+}
+
+/// A TLS handshake, bounded like a request's headers (slow clients), then the client served.
+async fn handshake(
+    router: Arc<Router>,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    conn: ClientConn,
+) {
+    let hs = tokio::time::timeout(router.config.header_read_timeout, acceptor.accept(stream)).await;
+    match hs {
+        Ok(Ok(s)) => router.serve_client(s, peer, conn).await,
+        Ok(Err(e)) => tracing::debug!("router: TLS handshake {peer}: {e}"),
+        Err(_) => tracing::debug!("router: TLS handshake {peer}: timeout"),
     }
 }
 

@@ -1438,6 +1438,7 @@ fn raise_nofile() {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit/setrlimit with valid pointers to rlimit structs on our stack.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         let want = lim.rlim_max.max(65536);
@@ -1475,6 +1476,7 @@ async fn idle_socket(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
     let s = tokio::net::TcpSocket::new_v4().unwrap();
     // The port is picked at connect (per destination), not by bind's slow search.
     let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives the call.
     unsafe {
         use std::os::fd::AsRawFd;
         libc::setsockopt(
@@ -1672,7 +1674,8 @@ async fn the_https_listener_caps_silent_clients_too() {
 
         let _flood = idle_sockets("127.0.0.4".parse().unwrap(), router, FLOOD).await;
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem[..]) {
             roots.add(c.unwrap()).unwrap();
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(

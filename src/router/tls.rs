@@ -9,6 +9,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -66,7 +67,7 @@ impl LocalCa {
             }
         };
         let pem = std::fs::read(&cert_path)?;
-        let ca_der = rustls_pemfile::certs(&mut pem.as_slice())
+        let ca_der = CertificateDer::pem_slice_iter(&pem)
             .next()
             .context("ca.pem holds no certificate")??;
         let issuer = ca_params()?.self_signed(&key)?;

@@ -144,8 +144,10 @@ pub(crate) fn kill_cgroup(rel: &str, timeout: Duration) {
             return;
         }
         for pid in pids {
-            // SAFETY: plain kill(2).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if Instant::now() >= deadline {
             tracing::warn!(rel, "processes remain in cgroup after SIGKILL");
@@ -289,8 +291,10 @@ pub(crate) fn clean_dyno(
     let me = std::process::id() as i32;
     let network = super::net::of_state_dir(state_dir);
     for pid in find_shims(state_dir).into_iter().filter(|p| *p != me) {
-        // SAFETY: plain kill(2).
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     let rel = format!("{}/{}", paths.cgroup_parent(), id);
     kill_cgroup(&rel, Duration::from_secs(2));

@@ -36,7 +36,7 @@ fn status_of(ws: libc::c_int) -> i32 {
 pub fn init_main(command: String, profile: bool) -> i32 {
     // kill(-1) from anything but a dyno's PID 1 would hit every process of the host.
     // SAFETY: getpid never fails.
-    if unsafe { libc::getpid() } != 1 {
+    if std::process::id() != 1 {
         eprintln!("dyno init: must run as PID 1 inside a dyno");
         return 2;
     }

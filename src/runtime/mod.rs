@@ -520,8 +520,10 @@ impl Runtime {
     /// spec's stop timeout. Returns at once; [`Runtime::wait`] tells when it is gone.
     pub fn stop(&self, dyno: &DynoHandle) -> Result<()> {
         if host::is_shim_of(dyno.shim_pid, &dyno.state_dir) {
-            // SAFETY: plain kill(2) of a verified pid.
-            unsafe { libc::kill(dyno.shim_pid, libc::SIGTERM) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(dyno.shim_pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         Ok(())
     }
@@ -530,12 +532,16 @@ impl Runtime {
     pub fn kill(&self, dyno: &DynoHandle) -> Result<()> {
         let rel = self.cgroup_rel(&dyno.id);
         if host::pid_in_cgroup(dyno.container_pid, &rel) {
-            // SAFETY: plain kill(2) of a verified pid: the pid namespace dies with its init.
-            unsafe { libc::kill(dyno.container_pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(dyno.container_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         for pid in host::cgroup_pids(&rel) {
-            // SAFETY: plain kill(2).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         Ok(())
     }
@@ -574,37 +580,34 @@ impl Runtime {
         }
     }
 
-    /// The dyno's memory use: resident memory plus swap, from its memory cgroup's `memory.stat`
-    /// (`total_rss + total_swap` on cgroup v1, `anon` + `memory.swap.current` on v2). Not
-    /// `usage_in_bytes`: it counts page cache, which the kernel reclaims before any OOM.
+    /// The dyno's memory use and CPU time from its cgroup, v1 or v2 (see [`stats_v1`],
+    /// [`stats_v2`]).
     pub fn stats(&self, dyno: &DynoHandle) -> Result<DynoStats> {
         let rel = self.cgroup_rel(&dyno.id);
         let rel = rel.trim_start_matches('/');
-        let stat = |p: &Path, key: &str| -> Option<u64> {
-            std::fs::read_to_string(p).ok()?.lines().find_map(|l| {
-                let (k, v) = l.split_once(' ')?;
-                (k == key).then(|| v.trim().parse().ok()).flatten()
-            })
-        };
-        for root in host::cgroup_roots() {
+        let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+        let roots = host::cgroup_roots();
+        for root in &roots {
             if root.has_controller("memory") {
-                let f = root.path.join(rel).join("memory.stat");
-                if let Some(rss) = stat(&f, "total_rss") {
-                    let swap = stat(&f, "total_swap").unwrap_or(0);
-                    return Ok(DynoStats {
-                        memory_bytes: rss + swap,
-                    });
+                let Some(mem) = read(root.path.join(rel).join("memory.stat")) else {
+                    continue;
+                };
+                let cpu = roots
+                    .iter()
+                    .find(|r| r.has_controller("cpuacct"))
+                    .and_then(|r| read(r.path.join(rel).join("cpuacct.usage")));
+                if let Some(s) = stats_v1(&mem, cpu.as_deref()) {
+                    return Ok(s);
                 }
             } else if root.v2 {
                 let dir = root.path.join(rel);
-                if let Some(anon) = stat(&dir.join("memory.stat"), "anon") {
-                    let swap = std::fs::read_to_string(dir.join("memory.swap.current"))
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok())
-                        .unwrap_or(0);
-                    return Ok(DynoStats {
-                        memory_bytes: anon + swap,
-                    });
+                let Some(mem) = read(dir.join("memory.stat")) else {
+                    continue;
+                };
+                let swap = read(dir.join("memory.swap.current"));
+                let cpu = read(dir.join("cpu.stat"));
+                if let Some(s) = stats_v2(&mem, swap.as_deref(), cpu.as_deref()) {
+                    return Ok(s);
                 }
             }
         }
@@ -654,9 +657,46 @@ fn check_id(id: &str) -> Result<()> {
 /// What [`Runtime::stats`] measures of a running dyno.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct DynoStats {
-    /// Resident memory plus swap, in bytes.
+    /// Resident memory plus swap, in bytes. Not the cgroup's usage: that counts page cache,
+    /// which the kernel reclaims before any OOM.
     #[serde(default)]
     pub memory_bytes: u64,
+    /// CPU time used so far, in nanoseconds.
+    #[serde(default)]
+    pub cpu_ns: Option<u64>,
+}
+
+/// A `key value` line's value from a cgroup stat file (`memory.stat`, `cpu.stat`).
+fn stat_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// cgroup v1: `total_rss + total_swap` of `memory.stat`, and `cpuacct.usage` (ns).
+pub fn stats_v1(memory_stat: &str, cpuacct_usage: Option<&str>) -> Option<DynoStats> {
+    let rss = stat_value(memory_stat, "total_rss")?;
+    Some(DynoStats {
+        memory_bytes: rss + stat_value(memory_stat, "total_swap").unwrap_or(0),
+        cpu_ns: cpuacct_usage.and_then(|s| s.trim().parse().ok()),
+    })
+}
+
+/// cgroup v2: `anon` of `memory.stat` plus `memory.swap.current`, and `usage_usec` of `cpu.stat`.
+pub fn stats_v2(
+    memory_stat: &str,
+    swap_current: Option<&str>,
+    cpu_stat: Option<&str>,
+) -> Option<DynoStats> {
+    let anon = stat_value(memory_stat, "anon")?;
+    let swap = swap_current.and_then(|s| s.trim().parse::<u64>().ok());
+    Some(DynoStats {
+        memory_bytes: anon + swap.unwrap_or(0),
+        cpu_ns: cpu_stat
+            .and_then(|s| stat_value(s, "usage_usec"))
+            .map(|us| us * 1000),
+    })
 }
 
 /// One line a dyno wrote, as spooled by its shim.

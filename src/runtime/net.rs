@@ -27,11 +27,13 @@ use super::netlink::Netlink;
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
 use netlink_packet_route::route::RouteType;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -83,20 +85,6 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         self.0.lock().unwrap().remove(&self.1);
     }
-}
-
-/// `DYNO_NETWORK`: `None` for `host` (dynos share the host's network, as before networking).
-pub fn base_from_env() -> Result<Option<(Ipv4Addr, u8)>> {
-    let v = std::env::var("DYNO_NETWORK").unwrap_or_else(|_| DEFAULT_NETWORK.into());
-    if v == "host" {
-        return Ok(None);
-    }
-    parse_cidr(&v)
-        .filter(|(_, len)| *len <= 24)
-        .map(Some)
-        .ok_or_else(|| {
-            anyhow!("DYNO_NETWORK={v:?} is not an IPv4 network of /24 or larger (e.g. {DEFAULT_NETWORK}), nor `host`")
-        })
 }
 
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -178,18 +166,16 @@ pub fn hosts_file(apps: &[String]) -> String {
     s
 }
 
-fn host_lock() -> Result<std::fs::File> {
+fn host_lock() -> Result<Flock<std::fs::File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(HOST_LOCK)
         .with_context(|| format!("opening {HOST_LOCK}"))?;
-    // SAFETY: flock(2) on a file we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("locking the host's dyno networks");
-    }
-    Ok(f)
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .context("locking the host's dyno networks")
 }
 
 fn nft(script: &str) -> Result<()> {
@@ -326,8 +312,8 @@ impl Network {
             .truncate(true)
             .open(self.hosts_path())?;
         f.write_all(hosts_file(apps).as_bytes())?;
-        // SAFETY: fchmod of our own file: readable by the dyno user.
-        unsafe { libc::fchmod(f.as_raw_fd(), 0o644) };
+        // Readable by the dyno user (the daemon's umask is 077).
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         Ok(())
     }
 
@@ -491,23 +477,23 @@ fn leased(path: &Path) -> bool {
     let Ok(f) = std::fs::OpenOptions::new().read(true).open(path) else {
         return false;
     };
-    // SAFETY: flock(2) on a file we own; unlocked (by close) at once.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+    // Unlocked (by close) at once when we get it.
+    Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err()
 }
 
 /// Takes the address's lease for the shim's life (close-on-exec: the container never has it);
 /// the shim takes it before it wires anything and keeps it until it has torn everything down.
-pub fn take_lease(path: &Path) -> Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
+pub fn take_lease(path: &Path) -> Result<Flock<std::fs::File>> {
+    let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .with_context(|| format!("opening the address lease {}", path.display()))?;
     for _ in 0..500 {
-        // SAFETY: flock(2) on a file we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(f);
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, _)) => f = back,
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

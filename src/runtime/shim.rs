@@ -21,7 +21,7 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use serde_json::json;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,17 +35,13 @@ const SHIM_SIGNALS: &[libc::c_int] = &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP
 
 /// Writes tracing output to a private duplicate of the shim's stderr (`shim.log`), so that
 /// libcontainer's container-side process, whose fd 2 becomes the dyno's stderr, still logs there.
-#[derive(Clone, Copy)]
-struct LogFd(libc::c_int);
+#[derive(Clone)]
+struct LogFd(std::sync::Arc<std::fs::File>);
 
 impl Write for LogFd {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // SAFETY: write(2) of our buffer to an fd we keep open for the process lifetime.
-        let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        // Unbuffered, as stderr is.
+        (&*self.0).write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -53,10 +49,13 @@ impl Write for LogFd {
 }
 
 pub fn shim_main(state_dir: PathBuf) -> i32 {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) of our stderr.
-    let log = LogFd(unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) });
+    // A close-on-exec copy of stderr (F_DUPFD_CLOEXEC): the container never inherits it.
+    let Ok(log) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return 1;
+    };
+    let log = LogFd(std::sync::Arc::new(std::fs::File::from(log)));
     let _ = tracing_subscriber::fmt()
-        .with_writer(move || log)
+        .with_writer(move || log.clone())
         .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DYNO_SHIM_LOG").unwrap_or_else(|_| {
@@ -124,8 +123,7 @@ fn report(msg: &str) {
     let _ = out.flush();
     drop(out);
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        // SAFETY: dup2 onto our own stdout.
-        unsafe { libc::dup2(null.as_raw_fd(), 1) };
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
     }
 }
 
@@ -198,7 +196,7 @@ struct Shim {
     /// life (the daemon takes a duplicate of it, also after a restart).
     router_listener: Option<OwnedFd>,
     /// The dyno address's lease, held until the shim exits (after teardown).
-    net_lease: Option<std::fs::File>,
+    net_lease: Option<nix::fcntl::Flock<std::fs::File>>,
     /// Its veth and host route may exist (set before wiring starts, cleared by `unwire`).
     wired: bool,
 }
@@ -232,14 +230,13 @@ impl Shim {
         if attach.is_some() {
             // The daemon's socket came as our stdin: keep it close-on-exec and out of fd 0, so
             // nothing of the container inherits it.
-            // SAFETY: fcntl/dup2 on our own descriptors.
-            let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error()).context("taking the attach socket");
-            }
-            attach_sock = Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) });
+            let fd = std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("taking the attach socket")?;
+            attach_sock = Some(fd);
             let null = std::fs::File::open("/dev/null")?;
-            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+            nix::unistd::dup2(null.as_raw_fd(), 0).context("closing stdin")?;
         }
         Ok(Shim {
             state_dir: state_dir.to_path_buf(),
@@ -320,6 +317,13 @@ impl Shim {
             Some(opts.as_str()),
         )
         .with_context(|| format!("mounting overlay ({opts})"))?;
+
+        // A build's bind mounts at host paths (build/host.rs): their missing parents are made
+        // 0755 here, as libcontainer would make them 0700 under the shim's umask and the dyno
+        // user could not reach the file.
+        for m in self.build.iter().flat_map(|b| &b.mounts) {
+            open_mount_parents(&self.rootfs, &m.destination)?;
+        }
 
         let t_mount = t0.elapsed();
         // The shim's own binary (by inode: valid even if an upgrade replaced the file), bound into
@@ -459,8 +463,10 @@ impl Shim {
             if let Some(t) = kill_at {
                 if now >= t && status.is_none() {
                     tracing::info!(pid, "stop timeout: SIGKILL");
-                    // SAFETY: plain kill(2) of our own child.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                     kill_at = None;
                 }
             }
@@ -531,8 +537,10 @@ impl Shim {
                         }
                         libc::SIGTERM | libc::SIGINT if status.is_none() && kill_at.is_none() => {
                             tracing::info!(pid, "stop requested: SIGTERM");
-                            // SAFETY: plain kill(2) of our own child.
-                            unsafe { libc::kill(pid, libc::SIGTERM) };
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGTERM,
+                            );
                             kill_at = Some(
                                 Instant::now() + Duration::from_secs(self.spec.stop_timeout_secs),
                             );
@@ -699,8 +707,10 @@ fn reap(init: i32) -> Option<i32> {
 }
 
 fn reap_blocking(init: i32) -> i32 {
-    // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(init, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init), None) {
         Ok(ws) => decode(ws).map(|(_, st)| st).unwrap_or(137),
         Err(_) => 137,
@@ -731,8 +741,8 @@ impl Stream {
         let mut eof = false;
         // Bounded, so one chatty stream cannot starve the other or the signals.
         for _ in 0..16 {
-            // SAFETY: read(2) into our buffer.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            // On an error errno stays set for last_os_error below.
+            let n = nix::unistd::read(fd, buf).map_or(-1, |n| n as isize);
             if n > 0 {
                 self.pending.extend_from_slice(&buf[..n as usize]);
                 self.emit_lines(ts, spool);
@@ -807,6 +817,30 @@ fn utf8_cut(b: &[u8], max: usize) -> usize {
     } else {
         cut
     }
+}
+
+/// Creates the missing parent directories of `dest` in `rootfs`, 0755; stops at the first
+/// that is not a plain directory (a link is left for libcontainer to resolve inside the root).
+fn open_mount_parents(rootfs: &Path, dest: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let comps: Vec<_> = Path::new(dest)
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let mut at = rootfs.to_path_buf();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at)?;
+                std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> serde_json::Value {

@@ -4,9 +4,12 @@
 //! The file only grows (offsets stay valid for the daemon, also across a daemon restart), but
 //! what it holds on disk is bounded: at most [`SPOOL_CAP`] bytes may be written past the
 //! daemon's offset; lines that would go beyond are held back, the newest 64 kB of them, and
-//! older ones are dropped and counted (the dyno is never blocked); once the daemon catches up
-//! a record says how many were lost ([`OutputLine::dropped`], shown as Heroku's L10), then the
-//! held lines follow. What the daemon has read is given back to
+//! older ones are dropped and counted (the dyno is never blocked). A full spool takes lines
+//! again once the daemon has read half of it ([`RESUME_AT`] free): then a record says how many
+//! were lost ([`OutputLine::dropped`], shown as Heroku's L10), the held lines follow, and so
+//! does a run of at least `RESUME_AT` bytes of new lines, so reports stay rare without pacing
+//! the stream by a clock (a once-a-second report limit capped a flood at ~70k lines/s, one
+//! spool a second). What the daemon has read is given back to
 //! the filesystem with `FALLOC_FL_PUNCH_HOLE` once more than [`PUNCH_AT`] bytes of it pile up,
 //! so the file is sparse and its blocks stay under `SPOOL_CAP + PUNCH_AT`.
 
@@ -24,6 +27,8 @@ pub const SPOOL_CAP: u64 = 8 << 20;
 /// Bytes already read that are kept before they are punched out (a short spool is never
 /// punched: a release phase's whole output stays readable).
 pub const PUNCH_AT: u64 = 4 << 20;
+/// Room a full spool waits for before it takes lines again.
+pub const RESUME_AT: u64 = SPOOL_CAP / 2;
 /// How often a full spool re-reads the daemon's offset.
 const RECHECK: Duration = Duration::from_millis(10);
 
@@ -40,10 +45,10 @@ pub struct Spool {
     /// Everything below this is a hole.
     punched: u64,
     checked: Option<Instant>,
+    /// Set when a line did not fit; cleared once [`RESUME_AT`] bytes are free again.
+    full: bool,
     dropped: u64,
     dropped_since: Option<String>,
-    /// When drops were last reported: at most one report per [`REPORT_EVERY`].
-    reported: Option<Instant>,
     /// The newest lines that did not fit, oldest first, with their time and stream.
     held: VecDeque<(Rc<str>, &'static str, Vec<u8>)>,
     held_bytes: usize,
@@ -61,9 +66,6 @@ fn record_estimate(ts: &str, line: &[u8], dropped: u64) -> u64 {
     line.len() as u64 + ts.len() as u64 + 64 + if dropped > 0 { 128 } else { 0 }
 }
 
-/// Least time between two reports of dropped lines (the count goes on meanwhile).
-const REPORT_EVERY: Duration = Duration::from_secs(1);
-
 impl Spool {
     pub fn open(state_dir: &Path) -> std::io::Result<Spool> {
         let f = std::fs::OpenOptions::new()
@@ -78,9 +80,9 @@ impl Spool {
             consumed: 0,
             punched: 0,
             checked: None,
+            full: false,
             dropped: 0,
             dropped_since: None,
-            reported: None,
             held: VecDeque::new(),
             held_bytes: 0,
             held_ts: None,
@@ -117,15 +119,22 @@ impl Spool {
     }
 
     /// Whether `len` more bytes fit under the cap (re-reading the daemon's offset, at most every
-    /// [`RECHECK`], when they seem not to).
+    /// [`RECHECK`], when they seem not to). A spool that was full needs [`RESUME_AT`] free.
     fn fits(&mut self, len: u64) -> bool {
-        if self.written + len <= self.consumed + SPOOL_CAP {
-            return true;
-        }
-        if self.checked.is_none_or(|t| t.elapsed() >= RECHECK) {
+        let room = |s: &Self| {
+            let cap = if s.full {
+                SPOOL_CAP - RESUME_AT
+            } else {
+                SPOOL_CAP
+            };
+            s.written + len <= s.consumed + cap
+        };
+        if !room(self) && self.checked.is_none_or(|t| t.elapsed() >= RECHECK) {
             self.read_offset();
         }
-        self.written + len <= self.consumed + SPOOL_CAP
+        let fits = room(self);
+        self.full = !fits;
+        fits
     }
 
     fn write_record(&mut self, rec: &OutputLine) {
@@ -147,10 +156,7 @@ impl Spool {
         if !self.held.is_empty() {
             self.release();
         }
-        if self.held.is_empty()
-            && self.may_report()
-            && self.fits(record_estimate(ts, line, self.dropped))
-        {
+        if self.held.is_empty() && self.fits(record_estimate(ts, line, self.dropped)) {
             if self.dropped > 0 {
                 self.report(ts);
             }
@@ -185,7 +191,7 @@ impl Spool {
     /// Writes the held lines that fit now (after the report of the dropped ones).
     pub fn release(&mut self) {
         while let Some((ts, _, l)) = self.held.front() {
-            if !self.may_report() || !self.fits(record_estimate(ts, l, self.dropped)) {
+            if !self.fits(record_estimate(ts, l, self.dropped)) {
                 return;
             }
             let (ts, stream, l) = self.held.pop_front().expect("not empty");
@@ -195,12 +201,6 @@ impl Spool {
             }
             self.write_line(&ts, stream, &l);
         }
-    }
-
-    /// Lines after dropped ones wait for their report, which comes at most once a
-    /// [`REPORT_EVERY`]: the stream always says what it lost before it goes on.
-    fn may_report(&self) -> bool {
-        self.dropped == 0 || self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY)
     }
 
     fn write_line(&mut self, ts: &str, stream: &str, line: &[u8]) {
@@ -230,8 +230,9 @@ impl Spool {
         self.flush();
     }
 
+    /// The stream always says what it lost before it goes on: called before the first line
+    /// written after drops.
     fn report(&mut self, ts: &str) {
-        self.reported = Some(Instant::now());
         let rec = OutputLine {
             ts: ts.to_string(),
             stream: DROPPED_STREAM.into(),
@@ -286,5 +287,51 @@ mod tests {
             "{}",
             m.blocks()
         );
+    }
+
+    /// A full spool waits for half of it to be read, then takes lines at once (no clock):
+    /// one report per resumption, however fast the daemon reads.
+    #[test]
+    fn full_spool_resumes_at_half_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        let ts = "2026-12-07T00:00:00.000000Z";
+        let line = [b'x'; 100];
+        let offset = |s: &mut Spool, n: u64| {
+            std::fs::write(dir.path().join("daemon.offset"), n.to_string()).unwrap();
+            s.checked = None;
+        };
+        while !s.full {
+            s.line(ts, "out", &line);
+        }
+        let full_at = s.written;
+        // A quarter read: still full, everything new is held or dropped.
+        offset(&mut s, full_at / 4);
+        for _ in 0..1000 {
+            s.line(ts, "out", &line);
+        }
+        assert_eq!(s.written, full_at);
+        assert!(s.dropped > 0);
+        // Past half: the report, then lines, right away and repeatedly (what was read is
+        // punched out, so each round's records are read back from where it began).
+        for round in 1..=5u64 {
+            let to = s.written - RESUME_AT / 2;
+            offset(&mut s, to);
+            let before = s.written;
+            for _ in 0..200_000 {
+                s.line(ts, "out", &line);
+            }
+            assert!(s.written - before >= RESUME_AT, "round {round}");
+            s.flush();
+            let text = std::fs::read(dir.path().join("output.jsonl")).unwrap();
+            let records: Vec<OutputLine> = text[before as usize..]
+                .split(|b| *b == b'\n')
+                .filter_map(|l| serde_json::from_slice::<OutputLine>(l).ok())
+                .collect();
+            assert_eq!(records[0].stream, DROPPED_STREAM, "round {round}");
+            assert!(records[0].dropped > 0);
+            let reports = records.iter().filter(|r| r.stream == DROPPED_STREAM);
+            assert_eq!(reports.count(), 1, "round {round}");
+        }
     }
 }

@@ -44,7 +44,7 @@ fn test_exe() -> PathBuf {
 
 fn is_root() -> bool {
     // SAFETY: geteuid never fails.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// A temp DYNO_HOME with a runtime and a fake slug; kills and cleans everything on drop.
@@ -558,4 +558,30 @@ async fn long_lines_are_split_and_output_never_blocks() {
     // Every line is either spooled or counted.
     assert_eq!(e.len() as u64 + (o.len() as u64 - 3) + dropped, 700_001);
     env.finish();
+}
+
+/// Stats from cgroup v2 files (captured in the kernel's format: these machines are hybrid, with no
+/// v2 memory controller to read live) and from v1's.
+#[test]
+fn dyno_stats_read_cgroup_v1_and_v2() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let s = super::stats_v2(
+        &read("memory.stat"),
+        Some(&read("memory.swap.current")),
+        Some(&read("cpu.stat")),
+    )
+    .unwrap();
+    // anon (not file: page cache is reclaimed before any OOM) plus swap; usage_usec in ns.
+    assert_eq!(s.memory_bytes, 26_214_400 + 1_048_576);
+    assert_eq!(s.cpu_ns, Some(125_000_000));
+    // No swap accounting, no cpu controller: memory alone.
+    let s = super::stats_v2(&read("memory.stat"), None, None).unwrap();
+    assert_eq!((s.memory_bytes, s.cpu_ns), (26_214_400, None));
+    assert!(super::stats_v2("file 1\n", None, None).is_none());
+
+    let v1 = "cache 4096\nrss 1\ntotal_cache 8192\ntotal_rss 1048576\ntotal_swap 4096\n";
+    let s = super::stats_v1(v1, Some("125000000\n")).unwrap();
+    assert_eq!((s.memory_bytes, s.cpu_ns), (1_052_672, Some(125_000_000)));
+    assert!(super::stats_v1("cache 1\n", None).is_none());
 }

@@ -10,7 +10,7 @@ pub mod update;
 pub mod view;
 
 pub use model::{Cmd, Model, Msg};
-pub use run::{parse_memory_stat, read_cgroup, run};
+pub use run::{run, samples};
 pub use update::update;
 pub use view::view;
 

@@ -265,7 +265,7 @@ pub fn percentile(v: &[u64], p: f64) -> u64 {
     s[rank.min(s.len()) - 1]
 }
 
-/// Memory and CPU of one dyno, from its cgroup (or the API when it reports them).
+/// Memory and CPU of one dyno, from the API (`dyno-stats`: the daemon reads its cgroup).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DynoStats {
     pub rss_bytes: Option<u64>,
@@ -274,7 +274,7 @@ pub struct DynoStats {
     pub last_cpu: Option<(u64, f64)>,
 }
 
-/// One reading of a dyno's cgroup.
+/// One reading of a dyno's memory and CPU time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sample {
     pub dyno_id: String,
@@ -431,7 +431,7 @@ pub enum Msg {
     Dynos(String, Result<Vec<api::Dyno>, String>),
     Releases(String, Result<Vec<api::Release>, String>),
     Addons(String, Result<Addons, String>),
-    /// cgroup readings and when (seconds on a monotonic clock).
+    /// stats readings and when (seconds on a monotonic clock).
     Stats(Vec<Sample>, f64),
     /// An action finished: what to tell the user.
     Done(Result<String, String>),

@@ -314,12 +314,14 @@ impl Runtime {
                 });
             }
             Cmd::ReadStats(ids) => {
-                let instance = &self.client.paths.instance;
-                let samples = ids
-                    .into_iter()
-                    .map(|id| read_cgroup(instance, &id))
-                    .collect();
-                let _ = tx.send(Msg::Stats(samples, self.started.elapsed().as_secs_f64()));
+                // From the daemon, which reads cgroup v1 and v2 alike; one request for the app.
+                let at = self.started.elapsed().as_secs_f64();
+                tokio::spawn(async move {
+                    let stats = fetch(&c, api::dynos::Stats { app })
+                        .await
+                        .unwrap_or_default();
+                    let _ = tx.send(Msg::Stats(samples(&ids, &stats), at));
+                });
             }
             Cmd::Quit => {}
         }
@@ -379,33 +381,17 @@ async fn subscribe(c: Arc<Client>, app: String, tx: UnboundedSender<Msg>) {
     }
 }
 
-/// Memory (`total_rss` + `total_swap`) and CPU time of a dyno from its cgroup v1 files.
-pub fn read_cgroup(instance: &str, id: &str) -> Sample {
-    let root = std::path::Path::new("/sys/fs/cgroup");
-    let rel = format!("dyno/{instance}/{id}");
-    let mem = std::fs::read_to_string(root.join("memory").join(&rel).join("memory.stat"))
-        .ok()
-        .and_then(|s| parse_memory_stat(&s));
-    let cpu = std::fs::read_to_string(root.join("cpuacct").join(&rel).join("cpuacct.usage"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
-    Sample {
-        dyno_id: id.to_string(),
-        rss_bytes: mem,
-        cpu_ns: cpu,
-    }
-}
-
-pub fn parse_memory_stat(s: &str) -> Option<u64> {
-    let get = |k: &str| {
-        s.lines().find_map(|l| {
-            l.strip_prefix(k)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<u64>()
-                .ok()
+/// The dashboard's samples for the dynos shown: what the API reported of each, or nothing (a
+/// dyno between runs, or one the daemon could not read).
+pub fn samples(ids: &[String], stats: &[api::DynoStat]) -> Vec<Sample> {
+    ids.iter()
+        .map(|id| {
+            let s = stats.iter().find(|s| s.id == *id);
+            Sample {
+                dyno_id: id.clone(),
+                rss_bytes: s.map(|s| s.memory_bytes),
+                cpu_ns: s.and_then(|s| s.cpu_ns),
+            }
         })
-    };
-    let rss = get("total_rss")?;
-    Some(rss + get("total_swap").unwrap_or(0))
+        .collect()
 }

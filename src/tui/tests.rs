@@ -444,7 +444,7 @@ fn only_the_resource_an_event_concerns_is_refetched() {
         ),
         vec![]
     );
-    // The clock only reads the cgroups of the dynos shown (local files, no API call).
+    // The clock reads the stats of the dynos shown (one `dyno-stats` request for them all).
     let cmds = update(&mut m, Msg::Tick(now()));
     assert!(
         matches!(&cmds[..], [Cmd::ReadStats(ids)] if ids.len() == 3),
@@ -592,21 +592,25 @@ fn router_metrics_count_classes_and_percentiles() {
 }
 
 #[test]
-fn dyno_stats_come_from_cgroup_files() {
+fn dyno_stats_come_from_the_api() {
     let m = model(false);
     let s = &m.stats["d0123abcd-hello-web-1"];
     assert_eq!(s.rss_bytes, Some(25_165_824));
     assert_eq!(s.cpu_percent, Some(12.5), "125 ms of CPU in 1 s");
+    let stats = vec![crate::api::DynoStat {
+        id: "d1-web-1".into(),
+        name: "web.1".into(),
+        memory_bytes: 1_052_672,
+        cpu_ns: Some(125_000_000),
+    }];
+    let ids = ["d1-web-1".to_string(), "d1-web-2".to_string()];
+    let got = super::samples(&ids, &stats);
     assert_eq!(
-        super::parse_memory_stat(
-            "cache 4096\nrss 1\ntotal_cache 8192\ntotal_rss 1048576\ntotal_swap 4096\n"
-        ),
-        Some(1_052_672)
+        (got[0].rss_bytes, got[0].cpu_ns),
+        (Some(1_052_672), Some(125_000_000))
     );
-    assert_eq!(super::parse_memory_stat("cache 1\n"), None);
-    // A dyno without a cgroup (gone, or another host layout) has no numbers rather than an error.
-    let s = super::read_cgroup("nope", "no-such-dyno");
-    assert_eq!((s.rss_bytes, s.cpu_ns), (None, None));
+    // A dyno the daemon has no stats for (between runs) has no numbers rather than an error.
+    assert_eq!((got[1].rss_bytes, got[1].cpu_ns), (None, None));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `update(model, msg)`: the only place the dashboard's state changes. Effects (API calls, the
-//! log subscription, cgroup reads) are returned as [`Cmd`]s for the runtime to carry out.
+//! log subscription, stats reads) are returned as [`Cmd`]s for the runtime to carry out.
 
 use super::model::*;
 use super::view;

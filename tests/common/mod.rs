@@ -8,8 +8,10 @@
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dyno");
@@ -22,8 +24,7 @@ pub fn require_root() {
 }
 
 fn nix_euid_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 pub struct Env {
@@ -297,7 +298,10 @@ impl Drop for Env {
             let _ = std::fs::write(cg.join("freezer.state"), "THAWED");
         }
         for pid in self.dyno_processes() {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         kill_matching(&self.home.to_string_lossy());
         // Add-on servers name their data or configuration under this home's mount point.
@@ -376,7 +380,10 @@ pub fn kill_matching(needle: &str) {
         if (cmd.contains(BIN) || cmd.contains("dyno"))
             && (cmd.contains(needle) || String::from_utf8_lossy(&environ).contains(needle))
         {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
@@ -435,4 +442,107 @@ pub fn rand_u32() -> u32 {
         .read_exact(&mut b)
         .unwrap();
     u32::from_le_bytes(b)
+}
+
+/// A pty pair whose master side the test reads in the background.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    pub fn open() -> Pty {
+        let p = nix::pty::openpty(None, None).unwrap();
+        set_size(&p.master, 80, 24);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let out = output.clone();
+        let mut reader = std::fs::File::from(p.master.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Pty {
+            master: p.master,
+            slave: p.slave,
+            output,
+        }
+    }
+
+    /// Makes `cmd` run on this terminal as a shell would start it: stdio on the slave, a
+    /// session of its own with the pty as its controlling terminal.
+    pub fn attach(&self, cmd: &mut Command) {
+        cmd.stdin(Stdio::from(self.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(self.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(self.slave.try_clone().unwrap()));
+        // SAFETY: between fork and exec only setsid(2) and ioctl(2), async-signal-safe, no
+        // allocation.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+    }
+
+    pub fn send(&self, s: &str) {
+        nix::unistd::write(&self.master, s.as_bytes()).unwrap();
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output (from `from` on) contains `want`; returns where it ends.
+    pub fn expect(&self, from: usize, want: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = self.text();
+            if let Some(i) = t.get(from..).and_then(|s| s.find(want)) {
+                return from + i + want.len();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {want:?} in the terminal output:\n{}",
+                t.get(from..).unwrap_or(&t)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn set_size(fd: &OwnedFd, cols: u16, rows: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    assert_eq!(
+        // SAFETY: TIOCSWINSZ on a pty we own, with a pointer to a winsize that outlives the call.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
+}
+
+/// Waits for `child` to exit (killing it and failing past `within`); its exit code.
+pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> i32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dyno did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

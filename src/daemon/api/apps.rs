@@ -28,7 +28,30 @@ async fn create(d: Arc<Daemon>, e: apps::Create) -> Result<api::App, Fail> {
 }
 
 async fn info(d: Arc<Daemon>, e: apps::Info) -> Result<api::App, Fail> {
-    Ok(app_json(&d, &find_app(&d, &e.app)?))
+    let a = find_app(&d, &e.app)?;
+    let mut app = app_json(&d, &a);
+    app.repo_size = Some(crate::daemon::gc::disk_usage(&crate::git::repo_path(
+        &d.paths, &a.name,
+    )));
+    app.disk_usage = Some(disk_usage(&d, &a));
+    Ok(app)
+}
+
+/// The app's slugs still on disk (each counted once), its build cache and its repository.
+fn disk_usage(d: &Daemon, a: &AppRow) -> u64 {
+    use crate::daemon::gc::disk_usage as du;
+    let mut sums = std::collections::BTreeSet::new();
+    for r in d.store.releases(&a.id).unwrap_or_default() {
+        if let Some(s) = r.slug_id.and_then(|id| d.store.slug(&id).ok().flatten()) {
+            sums.insert(s.checksum.trim_start_matches("SHA256:").to_string());
+        }
+    }
+    let slugs = d.paths.slugs();
+    let slug_bytes: u64 = sums
+        .iter()
+        .map(|s| du(&slugs.join(s)) + du(&slugs.join(format!("{s}.tgz"))))
+        .sum();
+    slug_bytes + du(&d.builder.cache_dir(&a.id)) + du(&crate::git::repo_path(&d.paths, &a.name))
 }
 
 async fn update(d: Arc<Daemon>, e: apps::Update) -> Result<api::App, Fail> {
@@ -175,5 +198,6 @@ fn app_json(d: &Daemon, a: &AppRow) -> api::App {
         organization: None,
         space: None,
         team: None,
+        disk_usage: None,
     }
 }

@@ -1,4 +1,4 @@
-//! The daemon itself (`crate::api::daemon`): status, stop.
+//! The daemon itself (`crate::api::daemon`): status, settings, stop.
 
 use crate::api::{self, daemon};
 use crate::daemon::api_server::{Fail, Route};
@@ -6,7 +6,12 @@ use crate::daemon::Daemon;
 use std::sync::Arc;
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::json(status), Route::json(stop)]
+    vec![
+        Route::json(status),
+        Route::json(settings),
+        Route::json(gc),
+        Route::json(stop),
+    ]
 }
 
 async fn status(d: Arc<Daemon>, _: daemon::Status) -> Result<api::DaemonStatus, Fail> {
@@ -17,6 +22,17 @@ async fn status(d: Arc<Daemon>, _: daemon::Status) -> Result<api::DaemonStatus, 
         instance: d.paths.instance.clone(),
         router_addr: d.router_addr.map(|a| a.to_string()).unwrap_or_default(),
     })
+}
+
+async fn settings(
+    d: Arc<Daemon>,
+    _: daemon::Settings,
+) -> Result<Vec<crate::settings::Resolved>, Fail> {
+    Ok(d.settings.resolved.clone())
+}
+
+async fn gc(d: Arc<Daemon>, e: daemon::Gc) -> Result<api::GcReport, Fail> {
+    Ok(crate::daemon::gc::collect(&d, e.body.dry_run)?)
 }
 
 async fn stop(d: Arc<Daemon>, e: daemon::Stop) -> Result<api::DaemonStopping, Fail> {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub fn routes() -> Vec<Route> {
     vec![
         Route::json(list),
+        Route::json(stats),
         Route::json(info),
         Route::json(create),
         Route::json(restart_all),
@@ -33,6 +34,24 @@ async fn list(d: Arc<Daemon>, e: dynos::List) -> Result<Vec<api::Dyno>, Fail> {
         .collect();
     dynos.extend(d.runs.list(&a));
     Ok(dynos)
+}
+
+/// The formation's running dynos, as their cgroups say (a dyno between runs has none).
+async fn stats(d: Arc<Daemon>, e: dynos::Stats) -> Result<Vec<api::DynoStat>, Fail> {
+    let a = find_app(&d, &e.app)?;
+    Ok(d.manager
+        .entries(&a.id)
+        .iter()
+        .filter_map(|e| {
+            let s = d.runtime.stats(e.handle.as_ref()?).ok()?;
+            Some(api::DynoStat {
+                id: e.id.clone(),
+                name: e.name.clone(),
+                memory_bytes: s.memory_bytes,
+                cpu_ns: s.cpu_ns,
+            })
+        })
+        .collect())
 }
 
 async fn info(d: Arc<Daemon>, e: dynos::Info) -> Result<api::Dyno, Fail> {

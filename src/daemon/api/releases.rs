@@ -66,6 +66,28 @@ async fn rollback(d: Arc<Daemon>, e: releases::Rollback) -> Result<api::Release,
             target.version
         )));
     }
+    // Garbage collection keeps the slugs of the last releases only: say so rather than record a
+    // release no dyno could start.
+    let slug = target
+        .slug_id
+        .as_deref()
+        .map(|id| d.store.slug(id))
+        .transpose()?
+        .flatten();
+    if let Some(s) = slug.filter(|s| !crate::daemon::gc::slug_present(&d, &s.checksum)) {
+        let rebuild = match &s.source_version {
+            Some(c) => format!(
+                "check out {} and run `dyno up` (or push it)",
+                &c[..c.len().min(12)]
+            ),
+            None => "deploy that source again with `dyno up`".to_string(),
+        };
+        return Err(invalid(format!(
+            "v{}'s slug was removed by garbage collection (the slugs of each app's last {} \
+             releases are kept; DYNO_KEEP_RELEASES): nothing was changed. To run that code again, {rebuild}",
+            target.version, d.settings.keep_releases
+        )));
+    }
     let new = release::NewRelease {
         slug_id: target.slug_id.clone(),
         config: target.config.clone(),
