@@ -4,6 +4,7 @@
 
 pub mod addons;
 pub mod api;
+pub mod appjson;
 pub mod attach;
 pub mod build;
 pub mod cli;

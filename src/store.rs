@@ -11,8 +11,10 @@ use std::sync::{Mutex, MutexGuard};
 
 mod addons;
 mod routing;
+mod scheduler;
 pub use addons::{AddonOp, AddonRow, AttachmentRow};
 pub use routing::{DomainRow, DrainRow};
+pub use scheduler::JobRow;
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records where a db is.
 const MIGRATIONS: &[&str] = &[
@@ -168,6 +170,17 @@ WHEN OLD.status != 'pending' OR NEW.status = 'pending'
   OR NEW.description IS NOT OLD.description OR NEW.created_at IS NOT OLD.created_at
   OR NEW.addons IS NOT OLD.addons
 BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;
+"#,
+    // 7: the scheduler's jobs (numbered per app; they go with the app).
+    r#"
+CREATE TABLE scheduler_jobs (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    num INTEGER NOT NULL,
+    schedule TEXT NOT NULL,
+    command TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (app_id, num)
+);
 "#,
 ];
 

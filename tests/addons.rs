@@ -365,7 +365,10 @@ fn bad_input_leaves_nothing_half_made() {
     let env = Env::new("addons-bad");
     env.ok(&["apps:create", "bad-app", "--no-remote"], None);
     let err = env.fails(&["addons:create", "heroku-mysql", "-a", "bad-app"], None);
-    assert!(err.contains("heroku-postgresql and heroku-redis"), "{err}");
+    assert!(
+        err.contains("heroku-postgresql, heroku-redis and scheduler"),
+        "{err}"
+    );
     let err = env.fails(
         &["addons:create", "heroku-redis:huge", "-a", "bad-app"],
         None,

@@ -353,7 +353,7 @@ fn third_party_buildpacks_follow_the_classic_api() {
         .contains("has no buildpack set"));
 
     // Release YAML without `---` (and no Procfile): its default web process runs; its add-on is
-    // recorded.
+    // recorded, and provisioned by this first deploy.
     let bare = env.home.parent().unwrap().join("src/bare");
     std::fs::create_dir_all(&bare).unwrap();
     std::fs::write(bare.join("README"), "no Procfile here\n").unwrap();
@@ -378,6 +378,8 @@ fn third_party_buildpacks_follow_the_classic_api() {
     );
     let builds = env.json(&["builds", "-a", "bare", "--json"]);
     assert_eq!(builds[0]["addons"][0], "heroku-postgresql:essential-0");
+    let config = env.json(&["config", "-a", "bare", "--json"]);
+    assert!(config["DATABASE_URL"].is_string(), "{config}");
 
     // A .buildpacks chain: a local directory, then a git repository (file://, at a branch). The
     // first exports a variable the second reads.

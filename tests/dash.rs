@@ -175,6 +175,19 @@ fn dash_scales_web_from_the_keyboard_and_updates_by_subscription() {
         dyno_row(s, "web.1", "up") && s.contains("● live") && s.contains("Deploy")
     });
 
+    // The first fetches settle (the add-ons pane's, hidden while the app has none, may land
+    // after the rest is drawn on a busy machine): a whole second of nothing but stats polls.
+    let mut seen = proxy.requests().len();
+    let settled = wait_until(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_secs(1));
+        let all = proxy.requests();
+        let quiet = all[seen..]
+            .iter()
+            .all(|l| l.starts_with("GET /apps/hello/dyno-stats "));
+        seen = all.len();
+        quiet
+    });
+    assert!(settled, "the dashboard's first fetches never settled");
     // Idle: the stream stays open and nothing is polled but the dynos' stats (memory and CPU,
     // which the daemon reads from their cgroups), at most once a second.
     let before = proxy.requests().len();
@@ -229,6 +242,31 @@ fn dash_scales_web_from_the_keyboard_and_updates_by_subscription() {
         small.contains("1 Formation") && small.contains("Router"),
         "{small}"
     );
+
+    // The add-ons pane appears with the first add-on, live: the scheduler and a job with its
+    // next run (refetched on the `Attach` release and the job's `app[api]` line).
+    assert!(!small.contains("Add-ons"), "{small}");
+    env.ok(&["addons:create", "scheduler", "-a", "hello"], None);
+    env.ok(
+        &[
+            "cron:add",
+            "*/10 * * * *",
+            "-a",
+            "hello",
+            "--",
+            "echo",
+            "digest",
+        ],
+        None,
+    );
+    let with = tmux.wait_for("the add-ons pane", 15, |s| {
+        s.contains("Add-ons (1)") && s.contains("Scheduler (1 jobs)") && s.contains("*/10 * * * *")
+    });
+    assert!(
+        with.contains("scheduler-") && with.contains("standard"),
+        "{with}"
+    );
+    println!("{with}");
 
     // q quits with status 0 and gives the terminal back (the shell's echo is on the main screen).
     tmux.keys(&["q"]);

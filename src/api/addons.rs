@@ -20,6 +20,9 @@ pub struct Service {
     pub first_name: &'static str,
     /// Later ones: `HEROKU_POSTGRESQL` → `HEROKU_POSTGRESQL_COPPER`.
     pub color_prefix: &'static str,
+    /// Whether it runs a server and sets `<NAME>_URL` in the apps it is attached to (the
+    /// scheduler does neither: it runs the app's own commands).
+    pub server: bool,
 }
 
 pub const SERVICES: &[Service] = &[
@@ -37,6 +40,7 @@ pub const SERVICES: &[Service] = &[
         prefix: "postgresql",
         first_name: "DATABASE",
         color_prefix: "HEROKU_POSTGRESQL",
+        server: true,
     },
     Service {
         name: "heroku-redis",
@@ -44,8 +48,26 @@ pub const SERVICES: &[Service] = &[
         prefix: "redis",
         first_name: "REDIS",
         color_prefix: "HEROKU_REDIS",
+        server: true,
+    },
+    Service {
+        name: "scheduler",
+        plans: &["standard"],
+        prefix: "scheduler",
+        first_name: "SCHEDULER",
+        color_prefix: "SCHEDULER",
+        server: false,
     },
 ];
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    }
+}
 
 /// `heroku-postgresql[:plan]` → the service and the full plan name. Unknown services list the
 /// known ones; unknown plans list the service's plans.
@@ -58,7 +80,7 @@ pub fn parse_plan(spec: &str) -> Result<(&'static Service, String), String> {
         let known: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
         return Err(format!(
             "Couldn't find either the add-on service or the add-on plan of {spec:?}: dyno provides {}",
-            known.join(" and ")
+            and_list(&known)
         ));
     };
     let plan = plan.unwrap_or(service.plans[0]);
@@ -241,7 +263,11 @@ mod tests {
             "heroku-redis:mini"
         );
         let e = parse_plan("heroku-mysql").unwrap_err();
-        assert!(e.contains("heroku-postgresql and heroku-redis"), "{e}");
+        assert!(
+            e.contains("heroku-postgresql, heroku-redis and scheduler"),
+            "{e}"
+        );
+        assert_eq!(parse_plan("scheduler").unwrap().1, "scheduler:standard");
         assert!(parse_plan("heroku-redis:huge")
             .unwrap_err()
             .contains("mini"));

@@ -115,7 +115,7 @@ fn env_values<'de, D: serde::Deserializer<'de>>(
     .transpose()
 }
 
-/// One-off dynos (`run.N`, `release.N`) are never part of the formation.
+/// One-off dynos (`run.N`, `release.N`, `scheduler.N`) are never part of the formation.
 pub fn is_one_off_type(ptype: &str) -> bool {
-    matches!(ptype, "run" | "release")
+    matches!(ptype, "run" | "release" | "scheduler")
 }

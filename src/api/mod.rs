@@ -27,7 +27,9 @@ pub mod formation;
 pub mod idling;
 pub mod local;
 pub mod logs;
+pub mod pg_backups;
 pub mod releases;
+pub mod scheduler;
 pub mod slugs;
 
 pub use account::{Account, ApiToken};

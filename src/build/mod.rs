@@ -67,8 +67,10 @@ pub struct Built {
     pub version: SourceVersion,
     /// The buildpacks that ran, as their locations were written.
     pub buildpacks: Vec<String>,
-    /// Add-on plans `bin/release` asked for (recorded only: dyno has no add-ons yet).
+    /// Add-on plans `bin/release` asked for (provisioned by the app's first deploy).
     pub addons: Vec<String>,
+    /// The source's `app.json` (checked before any buildpack ran), empty without one.
+    pub app_json: crate::appjson::AppJson,
 }
 
 /// Finds the shipped buildpacks: the `buildpacks` setting, else `<prefix>/share/dyno/buildpacks`
@@ -187,6 +189,13 @@ impl Builder {
 
         let (src, dst) = (req.source.clone(), dirs.app.clone());
         let version = tokio::task::spawn_blocking(move || source::fetch(&src, &dst)).await??;
+        // app.json as the source has it, before any buildpack could change it; a bad one stops
+        // the build here.
+        let limit = crate::appjson::MAX_SIZE as u64 + 1;
+        let app_json = match source::read_nofollow_bytes(&dirs.app, crate::appjson::FILE, limit)? {
+            Some(b) => crate::appjson::parse(&b).map_err(anyhow::Error::msg)?,
+            None => Default::default(),
+        };
         write_env_dir(&dirs.env, req.config)?;
 
         // Which buildpacks: the explicit list, or every shipped one as detection candidates.
@@ -448,7 +457,7 @@ impl Builder {
         }
         if !info.addons.is_empty() {
             out.detail(&format!(
-                "Add-ons the buildpack asks for (not provisioned: dyno has no add-ons yet) -> {}",
+                "Add-ons the buildpack asks for -> {}",
                 info.addons.join(", ")
             ));
         }
@@ -492,6 +501,7 @@ impl Builder {
             version,
             buildpacks: ran.iter().map(|f| f.ran.clone()).collect(),
             addons: info.addons,
+            app_json,
         })
     }
 

@@ -29,10 +29,10 @@ fn state(s: &str) -> &str {
 
 /// Heroku's `addons` table: each add-on, then its attachments under it.
 pub fn table(app: &str, list: &[api::Addon]) -> String {
-    let rows: Vec<[String; 4]> = list
+    let rows: Vec<Vec<String>> = list
         .iter()
         .map(|a| {
-            [
+            vec![
                 format!("{} ({})", a.addon_service.name, a.name),
                 plan_short(&a.plan.name).to_string(),
                 "free".to_string(),
@@ -40,25 +40,9 @@ pub fn table(app: &str, list: &[api::Addon]) -> String {
             ]
         })
         .collect();
-    let head = ["Add-on", "Plan", "Price", "State"];
-    let mut w = head.map(str::len);
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 4]| {
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
-            .collect();
-        s.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(head);
-    out += &line(w.map(|n| "─".repeat(n)).each_ref().map(String::as_str));
-    for (a, r) in list.iter().zip(&rows) {
-        out += &line([&r[0], &r[1], &r[2], &r[3]]);
+    let (mut out, lines) = super::table::lines(&["Add-on", "Plan", "Price", "State"], &rows);
+    for (a, l) in list.iter().zip(lines) {
+        out += &l;
         for t in &a.attachments {
             if t.app.name == app {
                 out += &format!(" └─ as {}\n", t.name);
@@ -124,8 +108,10 @@ pub async fn create(
         println!("{}", serde_json::to_string_pretty(&a)?);
         return Ok(0);
     }
-    let var = a.config_vars.first().cloned().unwrap_or_default();
-    println!("Created {} as {var}", a.name);
+    match a.config_vars.first() {
+        Some(var) => println!("Created {} as {var}", a.name),
+        None => println!("Created {}", a.name),
+    }
     if svc.name == "heroku-postgresql" {
         println!("Database has been created and is available");
     }

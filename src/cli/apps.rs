@@ -142,6 +142,14 @@ pub async fn destroy(paths: &Paths, name: Option<String>, confirm: Option<String
             ),
         )?;
     }
+    // Backups go with the app (they are under its id in DYNO_HOME): say so first.
+    let backups = c
+        .call(api::pg_backups::List { app: name.clone() })
+        .await
+        .map_or(0, |l| l.len());
+    if backups > 0 {
+        eprintln!("Removing {name}'s {backups} Postgres backup(s) with it (download them first with dyno pg:backups:download)");
+    }
     eprint!("Destroying {name} (including all add-ons)... ");
     c.call(api::apps::Destroy { app: name.clone() }).await?;
     eprintln!("done");

@@ -8,6 +8,7 @@ mod buildpacks;
 mod builds;
 mod certs;
 mod config;
+mod cron;
 mod daemon;
 mod dash;
 mod domains;
@@ -16,9 +17,11 @@ mod export;
 mod git;
 mod idling;
 mod logs;
+mod pg_backups;
 mod ps;
 mod releases;
 mod run;
+mod table;
 mod up;
 
 use crate::client::Client;
@@ -322,7 +325,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create an add-on: heroku-postgresql[:plan] (DATABASE_URL) or heroku-redis[:plan] (REDIS_URL)
+    /// Create an add-on: heroku-postgresql[:plan] (DATABASE_URL), heroku-redis[:plan] (REDIS_URL) or scheduler
     #[command(name = "addons:create")]
     AddonsCreate {
         /// The service and plan, `heroku-postgresql` or `heroku-redis:mini`
@@ -392,6 +395,10 @@ pub enum Command {
         #[command(flatten)]
         app: AppArg,
     },
+    #[command(flatten)]
+    PgBackups(pg_backups::Cmd),
+    #[command(flatten)]
+    Cron(cron::Cmd),
     /// Open redis-cli on a Redis add-on (default: REDIS), or run one command
     #[command(name = "redis:cli")]
     RedisCli {
@@ -809,6 +816,8 @@ async fn run(cmd: Command) -> Result<i32> {
             app,
         } => addons::psql(&paths, app, database, command).await,
         Command::PgInfo { database, app } => addons::pg_info(&paths, app, database).await,
+        Command::PgBackups(cmd) => pg_backups::run(&paths, cmd).await,
+        Command::Cron(cmd) => cron::run(&paths, cmd).await,
         Command::RedisCli {
             database,
             command,

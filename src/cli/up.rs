@@ -19,6 +19,13 @@ pub async fn up(paths: &Paths, arg: AppArg) -> Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
+    match std::fs::read(dir.join(crate::appjson::FILE)) {
+        Ok(bytes) => {
+            crate::appjson::parse(&bytes).map_err(anyhow::Error::msg)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
     let c = Client::connect(paths).await?;
     let name = match &arg.app {
         Some(a) => a.clone(),

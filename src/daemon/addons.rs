@@ -55,6 +55,11 @@ fn is_postgres(a: &AddonRow) -> bool {
     a.service == "heroku-postgresql"
 }
 
+/// Whether the add-on has a server (and a config var): not the scheduler.
+pub fn has_server(a: &AddonRow) -> bool {
+    service(&a.service).is_none_or(|s| s.server)
+}
+
 fn key(a: &AddonRow) -> String {
     if is_postgres(a) {
         postgres::KEY.to_string()
@@ -338,7 +343,7 @@ pub async fn start_all(d: &Arc<Daemon>) {
             d.store.delete_addon(&a.id)?;
         }
         let mut pg_done = false;
-        for a in d.store.addons()? {
+        for a in d.store.addons()?.into_iter().filter(has_server) {
             if is_postgres(&a) && std::mem::replace(&mut pg_done, true) {
                 continue;
             }
@@ -373,6 +378,11 @@ pub async fn stop_all(d: &Arc<Daemon>) {
 
 /// Removes an add-on's database (its role too) or its Redis server and data; blocking.
 fn remove_data(d: &Arc<Daemon>, a: &AddonRow) -> Result<()> {
+    if !has_server(a) {
+        // The scheduler's data is its jobs.
+        d.store.delete_jobs(&a.app_id)?;
+        return Ok(());
+    }
     let l = launch(d)?;
     if is_postgres(a) {
         let c = postgres::Cluster::new(&l);
@@ -448,12 +458,14 @@ fn attach_release(
         name: name.to_string(),
         created_at: now(),
     };
-    let value = url(d, addon);
+    let value = has_server(addon).then(|| url(d, addon));
     let r = release::record_with(d, app, || -> Result<_, Fail> {
         let mut config = d.store.config_vars(&app.id)?;
-        config.retain(|(k, _)| *k != format!("{name}_URL"));
-        config.push((format!("{name}_URL"), value));
-        config.sort();
+        if let Some(value) = &value {
+            config.retain(|(k, _)| *k != format!("{name}_URL"));
+            config.push((format!("{name}_URL"), value.clone()));
+            config.sort();
+        }
         Ok(NewRelease {
             slug_id: d.store.current_release(&app.id)?.and_then(|r| r.slug_id),
             config,
@@ -522,6 +534,19 @@ pub async fn create(
 ) -> Result<(AddonRow, ReleaseRow), Fail> {
     let (svc, plan) = crate::api::addons::parse_plan(plan).map_err(invalid)?;
     let _guard = d.addons.lock.lock().await;
+    if !svc.server {
+        if let Some(a) = d
+            .store
+            .addons()?
+            .into_iter()
+            .find(|a| a.app_id == app.id && a.service == svc.name)
+        {
+            return Err(invalid(format!(
+                "{} already has {} ({})",
+                app.name, svc.name, a.name
+            )));
+        }
+    }
     let name = match as_name {
         Some(n) => crate::api::addons::validate_attachment_name(&n).map_err(invalid)?,
         None => default_name(d, app, svc)?,
@@ -546,6 +571,17 @@ pub async fn create(
         created_at: t.clone(),
         updated_at: t,
     };
+    if !svc.server {
+        // Nothing to run: the record, then the release attaching it.
+        d.store.insert_addon(&row)?;
+        return match attach_release(d, app, &row, &name) {
+            Ok((_, r)) => Ok((d.store.addon(&row.id)?.unwrap_or(row), r)),
+            Err(e) => {
+                let _ = d.store.delete_addon(&row.id);
+                Err(e)
+            }
+        };
+    }
     // The port: the cluster's (created with the first database), or a new server's own.
     let d2 = d.clone();
     let mut row = row;
@@ -632,6 +668,13 @@ pub async fn attach(
 ) -> Result<AttachmentRow, Fail> {
     let _guard = d.addons.lock.lock().await;
     let svc = service(&addon.service).context("unknown service")?;
+    if !svc.server {
+        return Err(invalid(format!(
+            "{} runs {}'s own jobs: it cannot be attached to another app (create a scheduler there)",
+            addon.name,
+            d.store.app(&addon.app_id)?.map(|a| a.name).unwrap_or_default()
+        )));
+    }
     let name = match as_name {
         Some(n) => crate::api::addons::validate_attachment_name(&n).map_err(invalid)?,
         None => default_name(d, app, svc)?,

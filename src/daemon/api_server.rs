@@ -606,6 +606,15 @@ mod tests {
             api::addons::Attach,
             api::addons::Detach,
             api::addons::Connection,
+            api::pg_backups::List,
+            api::pg_backups::Capture,
+            api::pg_backups::Info,
+            api::pg_backups::RestoreCreate,
+            api::pg_backups::Download,
+            api::scheduler::List,
+            api::scheduler::Create,
+            api::scheduler::Destroy,
+            api::scheduler::Run,
         ];
         assert_eq!(routes.len(), n, "a route whose endpoint is not listed here");
     }

@@ -8,6 +8,7 @@ pub mod addons;
 pub mod api;
 pub mod api_https;
 pub mod api_server;
+pub mod backups;
 pub mod deploy;
 pub mod gc;
 pub mod git_http;
@@ -21,6 +22,7 @@ pub mod release;
 pub mod rendezvous;
 pub mod routing;
 pub mod run;
+pub mod scheduler;
 
 use crate::build::{BuildOutput, Builder};
 use crate::logs::{LogLine, Logs};
@@ -381,6 +383,7 @@ async fn run(paths: Paths, settings: Settings) -> Result<()> {
         manager::kick(&d, &app.id);
     }
     tokio::spawn(manager::move_off_host_network(d.clone()));
+    tokio::spawn(scheduler::run(d.clone()));
 
     let server = tokio::spawn(api_server::serve(d.clone()));
     let https_api = match api_https {

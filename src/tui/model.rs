@@ -16,6 +16,8 @@ pub enum Resource {
     Dynos,
     Releases,
     Apps,
+    /// The app's add-ons and the scheduler's jobs (one pane, one fetch of each).
+    Addons,
 }
 
 /// What a pane shows: still loading, the daemon's answer, or why there is none (an endpoint
@@ -47,6 +49,17 @@ pub enum Pane {
 impl Pane {
     pub const ALL: [Pane; 4] = [Pane::Formation, Pane::Dynos, Pane::Releases, Pane::Logs];
 }
+
+/// What the add-ons pane shows: the app's add-ons (name, plan, state) and its scheduler's jobs
+/// with their next run.
+#[derive(Debug, Clone, Default)]
+pub struct Addons {
+    pub addons: Vec<api::Addon>,
+    pub jobs: Vec<api::scheduler::Job>,
+}
+
+/// Rows of the add-ons pane at most; more are counted in its title.
+pub const ADDON_ROWS: usize = 3;
 
 /// An action that changes the app and so asks first.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +314,8 @@ pub struct Model {
     pub formation: Avail<Vec<api::Formation>>,
     pub dynos: Avail<Vec<api::Dyno>>,
     pub releases: Avail<Vec<api::Release>>,
+    /// Shown only once the app has add-ons or jobs (the screen stays as it was for the others).
+    pub addons: Avail<Addons>,
     pub stats: HashMap<String, DynoStats>,
     /// Crashes per dyno name seen in the log since the current release.
     pub restarts: HashMap<String, u32>,
@@ -331,6 +346,7 @@ impl Model {
             formation: Avail::Loading,
             dynos: Avail::Loading,
             releases: Avail::Loading,
+            addons: Avail::Loading,
             stats: HashMap::new(),
             restarts: HashMap::new(),
             logs: VecDeque::new(),
@@ -342,6 +358,16 @@ impl Model {
             overlay: Overlay::None,
             status: None,
             quit: false,
+        }
+    }
+
+    /// The add-ons pane's rows (0: not shown).
+    pub fn addon_rows(&self) -> usize {
+        match self.addons.ready() {
+            Some(a) if !a.addons.is_empty() || !a.jobs.is_empty() => {
+                a.addons.len().max(a.jobs.len()).clamp(1, ADDON_ROWS)
+            }
+            _ => 0,
         }
     }
 
@@ -404,6 +430,7 @@ pub enum Msg {
     Formation(String, Result<Vec<api::Formation>, String>),
     Dynos(String, Result<Vec<api::Dyno>, String>),
     Releases(String, Result<Vec<api::Release>, String>),
+    Addons(String, Result<Addons, String>),
     /// stats readings and when (seconds on a monotonic clock).
     Stats(Vec<Sample>, f64),
     /// An action finished: what to tell the user.

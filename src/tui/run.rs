@@ -190,6 +190,7 @@ impl Runtime {
             Msg::Dynos(..) => Resource::Dynos,
             Msg::Releases(..) => Resource::Releases,
             Msg::Apps(..) => Resource::Apps,
+            Msg::Addons(..) => Resource::Addons,
             _ => return,
         };
         self.in_flight.remove(&r);
@@ -221,6 +222,19 @@ impl Runtime {
                         Resource::Releases => {
                             let e = api::releases::List { app: app.clone() };
                             Msg::Releases(app, fetch(&c, e).await)
+                        }
+                        Resource::Addons => {
+                            let addons = fetch(&c, api::addons::List { app: app.clone() }).await;
+                            let jobs = fetch(&c, api::scheduler::List { app: app.clone() }).await;
+                            Msg::Addons(
+                                app,
+                                addons.and_then(|addons| {
+                                    Ok(Addons {
+                                        addons,
+                                        jobs: jobs?,
+                                    })
+                                }),
+                            )
                         }
                         Resource::Apps => Msg::Apps(
                             fetch(&c, api::apps::List {})

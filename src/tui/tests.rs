@@ -190,6 +190,58 @@ fn model(color: bool) -> Model {
     m
 }
 
+fn addon(name: &str, plan: &str, state: &str) -> api::Addon {
+    let service = plan.split(':').next().unwrap();
+    serde_json::from_value(json!({
+        "id": format!("id-{name}"), "name": name, "addon_service": {"id": service, "name": service},
+        "plan": {"id": plan, "name": plan, "price": {"cents": 0, "unit": "month"}},
+        "app": {"id": "a1", "name": APP}, "state": state, "config_vars": [], "attachments": [],
+        "web_url": null, "created_at": ts(600), "updated_at": ts(600)
+    }))
+    .unwrap()
+}
+
+fn job(id: u32, schedule: &str, command: &str, next_in: i64) -> api::scheduler::Job {
+    api::scheduler::Job {
+        id,
+        schedule: schedule.into(),
+        command: command.into(),
+        next_run_at: Some(
+            (now() + Duration::seconds(next_in)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        last_dyno: None,
+        last_run_at: None,
+        created_at: ts(600),
+    }
+}
+
+/// The running app with add-ons and scheduled jobs.
+fn model_with_addons() -> Model {
+    let mut m = model(false);
+    update(
+        &mut m,
+        Msg::Addons(
+            APP.into(),
+            Ok(Addons {
+                addons: vec![
+                    addon(
+                        "postgresql-curved-12345",
+                        "heroku-postgresql:essential-0",
+                        "provisioned",
+                    ),
+                    addon("redis-misty-67890", "heroku-redis:mini", "provisioning"),
+                    addon("scheduler-quiet-24680", "scheduler:standard", "provisioned"),
+                ],
+                jobs: vec![
+                    job(1, "*/10 * * * *", "python manage.py send_digest", 290),
+                    job(3, "@daily", "python manage.py cleanup", 25_500),
+                ],
+            }),
+        ),
+    );
+    m
+}
+
 fn render(m: &Model, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| view(m, f)).unwrap();
@@ -207,6 +259,49 @@ fn keys(m: &mut Model, s: &str) -> Vec<Cmd> {
 #[test]
 fn snapshot_dashboard_100x30() {
     insta::assert_snapshot!(render(&model(false), 100, 30).backend());
+}
+
+#[test]
+fn snapshot_addons_and_scheduler_100x30() {
+    insta::assert_snapshot!(render(&model_with_addons(), 100, 30).backend());
+}
+
+#[test]
+fn snapshot_addons_and_scheduler_80x24() {
+    insta::assert_snapshot!(render(&model_with_addons(), 80, 24).backend());
+}
+
+#[test]
+fn the_addons_pane_shows_only_with_addons_or_jobs() {
+    let mut m = model(false);
+    assert_eq!(m.addon_rows(), 0);
+    update(&mut m, Msg::Addons(APP.into(), Ok(Addons::default())));
+    assert_eq!(m.addon_rows(), 0);
+    let m = model_with_addons();
+    assert_eq!(m.addon_rows(), 3);
+    // No scheduler yet: the jobs side says how to add one.
+    let mut m = model(false);
+    update(
+        &mut m,
+        Msg::Addons(
+            APP.into(),
+            Ok(Addons {
+                addons: vec![addon(
+                    "redis-misty-67890",
+                    "heroku-redis:mini",
+                    "provisioned",
+                )],
+                jobs: vec![],
+            }),
+        ),
+    );
+    assert_eq!(m.addon_rows(), 1);
+    let screen = format!("{:?}", render(&m, 100, 30).backend());
+    assert!(
+        screen.contains("no scheduler: dyno addons:create scheduler"),
+        "{screen}"
+    );
+    assert!(screen.contains("redis-misty-67890"), "{screen}");
 }
 
 #[test]
@@ -355,13 +450,34 @@ fn only_the_resource_an_event_concerns_is_refetched() {
         matches!(&cmds[..], [Cmd::ReadStats(ids)] if ids.len() == 3),
         "{cmds:?}"
     );
+    // Add-on releases, jobs added and scheduled runs refetch the add-ons pane.
+    for msg in [
+        "Attach DATABASE (@ref:postgresql-curved-12345) by user",
+        "Detach REDIS (@ref:redis-misty-11111) by user",
+        "Add scheduler job 2: `echo hi` at \"* * * * *\" by user",
+        "Starting process with command `echo hi` by user scheduler@addons.heroku.com",
+    ] {
+        let cmds = log(&mut m, 0, "app[api]", msg);
+        assert!(
+            cmds.contains(&Cmd::Fetch(Resource::Addons)),
+            "{msg}: {cmds:?}"
+        );
+    }
+    let cmds = log(
+        &mut m,
+        0,
+        "heroku[scheduler]",
+        "Skipping job 1 (`sleep 600`): its previous run scheduler.1234 is still up",
+    );
+    assert!(cmds.contains(&Cmd::Fetch(Resource::Addons)), "{cmds:?}");
     // A (re)subscription fetches each pane once.
     assert_eq!(
         update(&mut m, Msg::Subscribed(APP.into(), now())),
         vec![
             Cmd::Fetch(Resource::Formation),
             Cmd::Fetch(Resource::Dynos),
-            Cmd::Fetch(Resource::Releases)
+            Cmd::Fetch(Resource::Releases),
+            Cmd::Fetch(Resource::Addons)
         ]
     );
 }

@@ -11,7 +11,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
     match msg {
         Msg::Key(k) => key(m, k),
         Msg::Mouse(e) => {
-            let areas = view::layout(Rect::new(0, 0, m.size.0, m.size.1));
+            let areas = view::layout(Rect::new(0, 0, m.size.0, m.size.1), m.addon_rows());
             let at = Position::new(e.column, e.row);
             let pane = [
                 (Pane::Formation, areas.formation),
@@ -53,6 +53,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
                 Cmd::Fetch(Resource::Formation),
                 Cmd::Fetch(Resource::Dynos),
                 Cmd::Fetch(Resource::Releases),
+                Cmd::Fetch(Resource::Addons),
             ]
         }
         Msg::StreamLost(app, e) if app == m.app => {
@@ -89,6 +90,10 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             clamp(m);
             vec![]
         }
+        Msg::Addons(app, r) if app == m.app => {
+            m.addons = avail(r);
+            vec![]
+        }
         Msg::Stats(samples, at) => {
             for s in samples {
                 let st = m.stats.entry(s.dyno_id).or_default();
@@ -116,7 +121,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         | Msg::Log(..)
         | Msg::Formation(..)
         | Msg::Dynos(..)
-        | Msg::Releases(..) => vec![],
+        | Msg::Releases(..)
+        | Msg::Addons(..) => vec![],
     }
 }
 
@@ -170,6 +176,10 @@ fn log_line(m: &mut Model, line: &str) -> Vec<Cmd> {
             if e.message.starts_with("Starting process") || e.message.starts_with("Stopping all") {
                 cmds.push(Cmd::Fetch(Resource::Formation));
             }
+            // A job skipped or failed to start: its next run moved on.
+            if e.dyno == "scheduler" {
+                cmds.push(Cmd::Fetch(Resource::Addons));
+            }
         }
     } else if e.source == "app" && e.dyno == "api" {
         if e.message.starts_with("Release ") || e.message.starts_with("Rollback") {
@@ -178,6 +188,14 @@ fn log_line(m: &mut Model, line: &str) -> Vec<Cmd> {
         if live {
             cmds.push(Cmd::Fetch(Resource::Formation));
             cmds.push(Cmd::Fetch(Resource::Releases));
+            // Add-on releases (`Attach …`, `Detach …`), jobs added or removed, a job's run.
+            if e.message.starts_with("Attach ")
+                || e.message.starts_with("Detach ")
+                || e.message.contains("scheduler job")
+                || e.message.ends_with("by user scheduler@addons.heroku.com")
+            {
+                cmds.push(Cmd::Fetch(Resource::Addons));
+            }
         }
     }
     m.logs.push_back(e);

@@ -20,21 +20,34 @@ pub struct Areas {
     pub dynos: Rect,
     pub releases: Rect,
     pub router: Rect,
+    /// Zero-sized when the app has no add-ons or jobs.
+    pub addons: Rect,
+    pub jobs: Rect,
     pub logs: Rect,
     pub footer: Rect,
 }
 
-pub fn layout(area: Rect) -> Areas {
+/// `addon_rows`: the add-ons pane's rows (`Model::addon_rows`), 0 for none.
+pub fn layout(area: Rect, addon_rows: usize) -> Areas {
     // 80×24 gives each upper row 4 lines of content; taller terminals share the extra height.
     let extra = area.height.saturating_sub(24) / 4;
-    let [header, top, mid, logs, footer] = Layout::vertical([
+    // Borders and a header line around the rows; nothing at all without add-ons.
+    let strip = if addon_rows == 0 {
+        0
+    } else {
+        3 + addon_rows as u16
+    };
+    let [header, top, mid, strip, logs, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(6 + extra),
         Constraint::Length(6 + extra),
+        Constraint::Length(strip),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
+    let [addons, jobs] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(strip);
     let [formation, dynos] =
         Layout::horizontal([Constraint::Length(26), Constraint::Min(20)]).areas(top);
     let [releases, router] =
@@ -45,18 +58,23 @@ pub fn layout(area: Rect) -> Areas {
         dynos,
         releases,
         router,
+        addons,
+        jobs,
         logs,
         footer,
     }
 }
 
 pub fn view(m: &Model, f: &mut Frame) {
-    let a = layout(f.area());
+    let a = layout(f.area(), m.addon_rows());
     header(m, f, a.header);
     formation(m, f, a.formation);
     dynos(m, f, a.dynos);
     releases(m, f, a.releases);
     router(m, f, a.router);
+    if m.addon_rows() > 0 {
+        addons(m, f, a.addons, a.jobs);
+    }
     logs(m, f, a.logs);
     footer(m, f, a.footer);
     match &m.overlay {
@@ -359,6 +377,119 @@ fn router(m: &Model, f: &mut Frame, area: Rect) {
     }
     classes.push(Span::styled("(last 60 s)", dim(m)));
     f.render_widget(Paragraph::new(Line::from(classes)), l4);
+}
+
+/// The state as Heroku's CLI says it: `created`, `creating`.
+fn addon_state(s: &str) -> &str {
+    match s {
+        "provisioned" => "created",
+        "provisioning" => "creating",
+        s => s,
+    }
+}
+
+/// "in 42s", "in 7m", "in 3h", "in 2d" until `at`.
+fn until(now: chrono::DateTime<chrono::Utc>, at: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return "?".into();
+    };
+    let s = (t.with_timezone(&chrono::Utc) - now).num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("in {s}s"),
+        s if s < 3600 => format!("in {}m", s / 60),
+        s if s < 86400 => format!("in {}h", s / 3600),
+        s => format!("in {}d", s / 86400),
+    }
+}
+
+/// The add-ons (name, plan, state) and, beside them, the scheduler's jobs with their next run.
+fn addons(m: &Model, f: &mut Frame, left: Rect, right: Rect) {
+    let Some(a) = m.addons.ready() else { return };
+    let more = |n: usize| {
+        if n > ADDON_ROWS {
+            format!(", {} shown", ADDON_ROWS)
+        } else {
+            String::new()
+        }
+    };
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .border_style(dim(m))
+        .title(format!(
+            " Add-ons ({}{}) ",
+            a.addons.len(),
+            more(a.addons.len())
+        ));
+    let rows = a.addons.iter().take(ADDON_ROWS).map(|x| {
+        let plan = x
+            .plan
+            .name
+            .split_once(':')
+            .map_or(x.plan.name.as_str(), |(_, p)| p);
+        Row::new(vec![
+            Cell::from(x.name.clone()),
+            Cell::from(plan.to_string()),
+            Cell::from(addon_state(&x.state).to_string()).style(if x.state == "provisioned" {
+                fg(m, Color::Green)
+            } else {
+                fg(m, Color::Yellow)
+            }),
+        ])
+    });
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Fill(1),
+            Constraint::Length(11),
+            Constraint::Length(8),
+        ],
+    )
+    .header(Row::new(["add-on", "plan", "state"]).style(dim(m)))
+    .block(b);
+    f.render_widget(t, left);
+
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .border_style(dim(m))
+        .title(format!(
+            " Scheduler ({} jobs{}) ",
+            a.jobs.len(),
+            more(a.jobs.len())
+        ));
+    if a.jobs.is_empty() {
+        let has = a.addons.iter().any(|x| x.addon_service.name == "scheduler");
+        let text = if has {
+            "no jobs: dyno cron:add"
+        } else {
+            "no scheduler: dyno addons:create scheduler"
+        };
+        f.render_widget(Paragraph::new(text).style(dim(m)).block(b), right);
+        return;
+    }
+    let rows = a.jobs.iter().take(ADDON_ROWS).map(|j| {
+        Row::new(vec![
+            Cell::from(j.id.to_string()),
+            Cell::from(j.schedule.clone()),
+            Cell::from(
+                j.next_run_at
+                    .as_deref()
+                    .map_or("never".into(), |t| until(m.now, t)),
+            ),
+            Cell::from(j.command.clone()).style(dim(m)),
+        ])
+    });
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Length(2),
+            Constraint::Length(13),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(Row::new(["id", "schedule", "next", "command"]).style(dim(m)))
+    .block(b);
+    f.render_widget(t, right);
 }
 
 fn logs(m: &Model, f: &mut Frame, area: Rect) {

@@ -26,7 +26,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// An add-on by name or id, or by its attachment's name in `app` (`DATABASE`).
-fn find_addon(d: &Daemon, app: Option<&AppRow>, key: &str) -> Result<AddonRow, Fail> {
+pub(super) fn find_addon(d: &Daemon, app: Option<&AppRow>, key: &str) -> Result<AddonRow, Fail> {
     if let Some(a) = d.store.addon(key)? {
         return Ok(a);
     }
@@ -106,7 +106,7 @@ fn addon_json(d: &Daemon, a: &AddonRow) -> Result<Addon, Fail> {
         state: a.state.clone(),
         config_vars: atts
             .iter()
-            .filter(|t| t.app_id == a.app_id)
+            .filter(|t| t.app_id == a.app_id && addons::has_server(a))
             .map(|t| format!("{}_URL", t.name))
             .collect(),
         attachments: atts.iter().map(|t| attachment_json(d, t, a)).collect(),

@@ -155,6 +155,10 @@ async fn destroy_app(d: &Arc<Daemon>, a: &AppRow) -> Result<(), Fail> {
         .await;
     }
     crate::daemon::addons::destroy_app_addons(d, a).await?;
+    let n = crate::daemon::backups::remove_app(d, a);
+    if n > 0 {
+        tracing::info!(app = %a.name, "removed its {n} Postgres backup(s)");
+    }
     d.store.delete_app(&a.id)?;
     d.apps_changed();
     d.routes.remove(&a.name);

@@ -23,7 +23,9 @@ pub mod formation;
 pub mod idling;
 pub mod local;
 pub mod logs;
+pub mod pg_backups;
 pub mod releases;
+pub mod scheduler;
 pub mod slugs;
 
 /// The route table: every endpoint the daemon answers.
@@ -33,6 +35,8 @@ pub fn routes() -> Vec<Route> {
         account::routes(),
         apps::routes(),
         addons::routes(),
+        pg_backups::routes(),
+        scheduler::routes(),
         formation::routes(),
         dynos::routes(),
         releases::routes(),
