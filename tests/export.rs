@@ -183,11 +183,33 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     let name = format!("exp{:06x}", rand_u32() & 0xffffff);
     let greeting = format!("hello-{:08x}", rand_u32());
     deployed(&env, &name, &greeting);
+    // A scheduler job, to become a CronJob (attaching the scheduler makes v3).
+    env.ok(&["addons:create", "scheduler", "-a", &name], None);
+    env.ok(
+        &[
+            "cron:add",
+            "*/10 * * * *",
+            "-a",
+            &name,
+            "--",
+            "echo",
+            "digest",
+        ],
+        None,
+    );
+    let current = wait_until(Duration::from_secs(60), || {
+        env.json(&["releases", "-a", &name, "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["version"] == 3 && r["current"] == true)
+    });
+    assert!(current, "v3 never became current");
     let out = env.home.parent().unwrap().join("out");
     let printed = export(&env, &name, &out);
-    let image = format!("localhost/{name}:v2");
+    let image = format!("localhost/{name}:v3");
     assert!(
-        printed.contains(&format!("-----> Exporting {name} v2")),
+        printed.contains(&format!("-----> Exporting {name} v3")),
         "{printed}"
     );
     assert!(printed.contains("stack layer"), "{printed}");
@@ -214,7 +236,7 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let info: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(info["Labels"]["dyno.app"], name.as_str());
-    assert_eq!(info["Labels"]["dyno.release"], "v2");
+    assert_eq!(info["Labels"]["dyno.release"], "v3");
     let digest = info["Digest"].as_str().unwrap();
     assert!(
         printed.contains(digest),
@@ -242,6 +264,14 @@ fn an_exported_release_runs_in_podman_with_its_config_and_worker() {
         kube.matches(&greeting).count(),
         1,
         "only in the Secret: {kube}"
+    );
+
+    // The job as a CronJob, in UTC, never overlapping (as the scheduler runs it).
+    assert!(
+        kube.contains("kind: CronJob")
+            && kube.contains("*/10 * * * *")
+            && kube.contains("echo digest"),
+        "{kube}"
     );
 
     // Valid for Kubernetes 1.27 (the oldest the issue names), strictly: no unknown field.

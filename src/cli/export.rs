@@ -90,6 +90,22 @@ pub async fn export(paths: &Paths, arg: AppArg, o: Options) -> Result<i32> {
         }
     }
 
+    // The scheduler's jobs become CronJobs (an app without the scheduler add-on has none).
+    let has_scheduler = c
+        .call(api::addons::List { app: name.clone() })
+        .await?
+        .iter()
+        .any(|a| a.addon_service.name == "scheduler");
+    let cron_jobs = if has_scheduler {
+        c.call(api::scheduler::List { app: name.clone() })
+            .await?
+            .into_iter()
+            .map(|j| (j.id, j.schedule, j.command))
+            .collect()
+    } else {
+        vec![]
+    };
+
     let out = OutDir::create(
         &o.out
             .clone()
@@ -203,6 +219,7 @@ pub async fn export(paths: &Paths, arg: AppArg, o: Options) -> Result<i32> {
         formation,
         config,
         addon_vars,
+        cron_jobs,
     };
     let write = |rel: &str, text: String, mode: u32| -> Result<()> {
         use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,5 @@
 //! The Kubernetes manifests of an export: `kubernetes.yaml` (one Deployment per process type,
-//! a Service for web, the config vars in a Secret), `release.yaml` (the release phase as a Job),
+//! a Service for web, the config vars in a Secret, a CronJob per scheduler job), `release.yaml` (the release phase as a Job),
 //! and the podman variant (`podman kube play` 4.3 ignores Job, CronJob and Service and cannot
 //! take a Secret as env: its Deployments read a ConfigMap instead).
 
@@ -24,6 +24,8 @@ pub struct App {
     pub config: BTreeMap<String, String>,
     /// Config vars set by add-ons (→ their add-on's name), which are not exported.
     pub addon_vars: BTreeMap<String, String>,
+    /// The scheduler's jobs: (id, 5-field schedule in UTC, command).
+    pub cron_jobs: Vec<(u32, String, String)>,
 }
 
 impl App {
@@ -185,7 +187,43 @@ impl App {
             });
             docs.push(yaml(&svc));
         }
+        for (id, schedule, cmd) in &self.cron_jobs {
+            docs.push(yaml(&self.cron_job(*id, schedule, cmd)));
+        }
         docs.join("---\n")
+    }
+
+    /// A scheduler job as a CronJob: the same schedule in UTC (as Heroku Scheduler's and dyno's),
+    /// a run skipped while the previous one still runs (dyno's choice too), one try per run.
+    fn cron_job(&self, id: u32, schedule: &str, cmd: &str) -> Value {
+        let mut c = self.container("scheduler", cmd, self.secret_ref(), true);
+        c["name"] = json!("scheduler");
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {
+                "name": format!("{}-scheduler-{id}", self.name),
+                "labels": self.labels(Some("scheduler")),
+            },
+            "spec": {
+                "schedule": schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "metadata": {"labels": self.labels(Some("scheduler"))},
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "securityContext": {"runAsNonRoot": true, "runAsUser": crate::runtime::DYNO_UID, "runAsGroup": crate::runtime::DYNO_GID},
+                                "containers": [c],
+                            },
+                        },
+                    },
+                },
+            },
+        })
     }
 
     /// `release.yaml`: the release phase as a Job (None when the Procfile has no `release`).
@@ -297,7 +335,26 @@ mod tests {
             ]
             .into(),
             addon_vars: [("DATABASE_URL".into(), "postgresql-curved-1".into())].into(),
+            cron_jobs: vec![(2, "*/10 * * * *".into(), "python3 digest.py".into())],
         }
+    }
+
+    #[test]
+    fn scheduler_jobs_become_cron_jobs() {
+        let docs: Vec<Value> = app()
+            .kubernetes_yaml()
+            .split("---\n")
+            .map(|d| serde_norway::from_str(d).unwrap())
+            .collect();
+        let cj = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
+        assert_eq!(cj["metadata"]["name"], "shop-scheduler-2");
+        assert_eq!(cj["spec"]["schedule"], "*/10 * * * *");
+        assert_eq!(cj["spec"]["timeZone"], "Etc/UTC");
+        assert_eq!(cj["spec"]["concurrencyPolicy"], "Forbid");
+        let c = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["args"][0], "python3 digest.py");
+        assert_eq!(c["envFrom"][0]["secretRef"]["name"], "shop-config");
+        assert!(c.get("ports").is_none() && c.get("startupProbe").is_none());
     }
 
     #[test]
@@ -324,7 +381,8 @@ mod tests {
         assert_eq!(docs[2]["metadata"]["name"], "shop-worker-high");
         assert_eq!(docs[2]["spec"]["replicas"], 0);
         assert_eq!(docs[3]["kind"], "Service");
-        assert_eq!(docs.len(), 4, "no Deployment for the release phase");
+        assert_eq!(docs[4]["kind"], "CronJob");
+        assert_eq!(docs.len(), 5, "no Deployment for the release phase");
         let job: Value = serde_norway::from_str(&a.release_yaml().unwrap()).unwrap();
         assert_eq!(job["kind"], "Job");
         assert_eq!(
