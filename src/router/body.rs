@@ -13,8 +13,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::Sleep;
 
+use super::errors::{H15, H18, H27};
 use super::pool::Pool;
-use super::{millis, LogFields, ReqInfo, RouterLog, UpBody, H15, H18, H27};
+use super::proxy::ReqInfo;
+use super::{millis, LogFields, RouterLog, UpBody};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -7,7 +7,7 @@
 //!
 //! Anything outside the common case (an `Upgrade`, `Expect`, a chunked request body, HTTP/1.0, an
 //! absolute-form target, a head httparse rejects or one that is too large) hands the connection,
-//! with the bytes read so far, to the hyper path in `mod.rs` for the rest of its life.
+//! with the bytes read so far, to the hyper path in `proxy.rs` for the rest of its life.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,11 +21,14 @@ use hyper::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::pool::ConnectError;
-use super::{
-    forwarded_for, millis, request_id_from, sanitize, unix_ms, ClientConn, HCode, LogFields, Peer,
-    ReqInfo, Router, Wait, H12, H13, H15, H17, H18, H27, H28,
+use super::accept::ClientConn;
+use super::errors::{HCode, H12, H13, H15, H17, H18, H27, H28};
+use super::headers::{
+    forwarded_for, is_hop_by_hop, raw_connection_tokens, request_id_from, sanitize, Peer,
 };
+use super::pool::ConnectError;
+use super::proxy::{ReqInfo, Router, Wait};
+use super::{millis, unix_ms, LogFields};
 
 /// Headers a request or response may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -176,7 +179,7 @@ impl Client {
                     Parsed::Complete(_) | Parsed::Partial => {
                         // Heads past the limit are refused, however they arrived.
                         let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-                        let html = super::page(
+                        let html = super::errors::page(
                             "Request Header Fields Too Large",
                             &format!("The request's head is over the router's {} kB.", max / 1024),
                         );
@@ -197,7 +200,7 @@ impl Client {
 
         // 2. The app and the backends to try (held while it boots or wakes).
         let Some(app) = self.router.table.app_for_lower_host(&head.host) else {
-            let (status, html) = super::not_found_page();
+            let (status, html) = super::errors::not_found_page();
             return self.page(io, &head, status, html).await;
         };
         self.router.table.touch(&app);
@@ -224,7 +227,7 @@ impl Client {
         let backends = match waited {
             Ok(b) => b,
             Err(Wait::NoSuchApp) => {
-                let (status, html) = super::not_found_page();
+                let (status, html) = super::errors::not_found_page();
                 return self.page(io, &head, status, html).await;
             }
             Err(Wait::Error(code)) => {
@@ -480,7 +483,7 @@ impl Client {
             .headers
             .iter()
             .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
-        let tokens = connection_tokens(resp.headers);
+        let tokens = raw_connection_tokens(resp.headers);
         // 101 without an Upgrade asked for: whatever the dyno speaks next, not HTTP.
         let up_close = resp.version == Some(0) && !tokens.iter().any(|t| t == "keep-alive")
             || tokens.iter().any(|t| t == "close")
@@ -687,7 +690,7 @@ impl Client {
         S: AsyncWrite + Unpin,
     {
         self.router.log_error(info, code, f);
-        let html = super::error_html(code);
+        let html = super::errors::error_html(code);
         self.page(io, head, StatusCode::SERVICE_UNAVAILABLE, html)
             .await
     }
@@ -800,7 +803,7 @@ fn parse_request(
     if !path.starts_with('/') || method == "CONNECT" {
         return Parsed::Unusual;
     }
-    let tokens = connection_tokens(req.headers);
+    let tokens = raw_connection_tokens(req.headers);
     let mut host = None;
     let mut body_len = None;
     let mut chunked = false;
@@ -900,38 +903,6 @@ fn parse_request(
             "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
         ),
     })
-}
-
-/// The tokens of the Connection headers, lowercased.
-fn connection_tokens(headers: &[httparse::Header<'_>]) -> Vec<String> {
-    let mut tokens = Vec::new();
-    for h in headers {
-        if h.name.eq_ignore_ascii_case("connection") {
-            for t in h.value.split(|&b| b == b',') {
-                let t = String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase();
-                if !t.is_empty() {
-                    tokens.push(t);
-                }
-            }
-        }
-    }
-    tokens
-}
-
-/// Headers that end at this hop (`Transfer-Encoding` is handled by the callers).
-fn is_hop_by_hop(name: &str, tokens: &[String]) -> bool {
-    const HOP: [&str; 8] = [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-    ];
-    HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
 }
 
 fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
