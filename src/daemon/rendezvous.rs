@@ -130,6 +130,9 @@ pub async fn serve(
     }
 }
 
+/// How long a session whose dyno ended waits for the client's end of input before closing.
+const EOT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Raw bytes of the client ↔ frames of `run::relay`. On a pty, `0x04` is a key like any other
 /// (the terminal's own end of input); on pipes it ends the dyno's stdin.
 async fn bridge<C>(client: C, frames: tokio::io::DuplexStream, tty: bool)
@@ -138,6 +141,9 @@ where
 {
     let (mut crd, mut cwr) = tokio::io::split(client);
     let (mut frd, mut fwr) = tokio::io::split(frames);
+    // Whether the client sent its end of input (0x04): the Heroku CLI writes it when its stdin
+    // ends, and crashes (EPIPE) if our end of the connection came first.
+    let (eot_tx, mut eot_rx) = tokio::sync::watch::channel(false);
     let to_dyno = async {
         let mut buf = vec![0u8; 16 * 1024];
         let mut ended = false;
@@ -151,6 +157,9 @@ where
             }
             let mut data = &buf[..n];
             let mut eof = false;
+            if data.contains(&0x04) {
+                let _ = eot_tx.send(true);
+            }
             if !tty {
                 if let Some(i) = data.iter().position(|&b| b == 0x04) {
                     data = &data[..i];
@@ -195,10 +204,23 @@ where
         }
     };
     // Either side ending ends the session: the dyno's end closes the client's connection; the
-    // client's end drops the pipe, and `relay` stops the dyno.
+    // client's end drops the pipe, and `relay` stops the dyno. When the dyno ends first, the
+    // client's 0x04 may still be on its way (a run with piped or no input): it gets a moment
+    // (EOT_GRACE) before the connection closes. An interactive client never sends one.
+    let mut to_dyno = std::pin::pin!(to_dyno);
     tokio::select! {
-        _ = to_dyno => {}
-        _ = to_client => {}
+        _ = &mut to_dyno => {}
+        _ = to_client => {
+            if !*eot_rx.borrow() {
+                let _ = tokio::time::timeout(EOT_GRACE, async {
+                    tokio::select! {
+                        _ = &mut to_dyno => {}
+                        _ = eot_rx.wait_for(|sent| *sent) => {}
+                    }
+                })
+                .await;
+            }
+        }
     }
     let _ = cwr.shutdown().await;
 }
