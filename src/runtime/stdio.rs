@@ -73,36 +73,15 @@ const MAX_FDS: usize = 4;
 
 /// Sends `fds` (and one byte, so the message is never empty) over a Unix socket.
 pub(super) fn send_fds(sock: RawFd, fds: &[RawFd]) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     assert!(fds.len() <= MAX_FDS);
-    let mut byte = [b'f'];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: a zeroed msghdr pointing at buffers that outlive the call; the CMSG macros stay
-    // within `cbuf`, sized by CMSG_SPACE for exactly these fds.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
-        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), fds.len());
-        loop {
-            if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) >= 0 {
-                return Ok(());
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+    let iov = [std::io::IoSlice::new(b"f")];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    loop {
+        match sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -110,65 +89,44 @@ pub(super) fn send_fds(sock: RawFd, fds: &[RawFd]) -> std::io::Result<()> {
 /// Receives up to [`MAX_FDS`] descriptors sent by [`send_fds`] (close-on-exec, so no other
 /// child of the daemon ever holds a dyno's stdin open). `nonblock`: fail instead of waiting.
 pub(super) fn recv_fds(sock: RawFd, nonblock: bool) -> std::io::Result<Vec<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+    let mut cbuf = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    if nonblock {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let msg = loop {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut cbuf), flags) {
+            Ok(m) => break m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
     };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space =
-        unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
     let mut out = vec![];
-    // SAFETY: recvmsg into buffers we own; we walk only the control messages the kernel wrote
-    // and take ownership of the descriptors it installed for us.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let flags = libc::MSG_CMSG_CLOEXEC | if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        let n = loop {
-            let n = libc::recvmsg(sock, &mut msg, flags);
-            if n >= 0 {
-                break n;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        };
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c).cast::<RawFd>();
-                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    out.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
+    // A truncated message (more descriptors than we take) is an error (ENOBUFS).
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed these descriptors in our table for this message;
+            // nothing else owns them.
+            out.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
-        if n == 0 && out.is_empty() {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Err(std::io::Error::other("descriptors were truncated"));
-        }
+    }
+    if msg.bytes == 0 && out.is_empty() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
     Ok(out)
 }
 
 /// Sets O_NONBLOCK on a descriptor (for tokio's AsyncFd).
 pub fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor the caller owns.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if fl < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let fl = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
