@@ -27,8 +27,8 @@ pub struct App {
     pub organization: Option<IdName>,
     pub space: Option<IdName>,
     pub team: Option<IdName>,
-    /// dyno extension, in `GET /apps/{app}` only: bytes on disk for the app (its slugs still
-    /// stored, its build cache and its git repository).
+    /// dyno extension, filled in by `dyno apps:info` from [`Disk`]: bytes on disk for the app
+    /// (its slugs still stored, its build cache and its git repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_usage: Option<u64>,
     /// `basic`: never `eco`, for which the Heroku CLI asks for quotas.
@@ -54,7 +54,19 @@ pub struct AppUpdate {
     pub name: Option<String>,
 }
 
+/// `GET /apps/{app}/disk-usage` (dyno extension): what the app holds on disk. Its own request,
+/// because it walks trees: `GET /apps/{app}` is on every Heroku CLI command's path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppDisk {
+    /// Slugs still stored, build cache and repository.
+    pub bytes: u64,
+    /// The git repository alone (Heroku's `repo_size`).
+    pub repo_bytes: u64,
+}
+
 endpoint! {
+    /// `GET /apps/{app}/disk-usage`.
+    Disk { app } => GET ["apps", app, "disk-usage"] -> AppDisk;
     /// `GET /apps`: every app.
     List {} => GET ["apps"] -> Vec<App>;
     /// `POST /apps`: a new app (a random name without one).

@@ -34,7 +34,7 @@ pub mod slugs;
 
 pub use account::{Account, ApiToken};
 pub use addons::{Addon, AddonAttachment, AddonConnection, AddonCreate};
-pub use apps::{App, AppCreate, AppUpdate};
+pub use apps::{App, AppCreate, AppDisk, AppUpdate};
 pub use buildpacks::{
     BuildpackInstallation, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate,
 };

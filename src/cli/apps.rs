@@ -65,7 +65,10 @@ pub async fn link(c: &Client, app: &str) -> Result<()> {
 pub async fn info(paths: &Paths, arg: AppArg, json: bool) -> Result<i32> {
     let c = Client::connect(paths).await?;
     let name = resolve_app(&c, &arg).await?;
-    let app = c.call(api::apps::Info { app: name.clone() }).await?;
+    let mut app = c.call(api::apps::Info { app: name.clone() }).await?;
+    let disk = c.call(api::apps::Disk { app: name.clone() }).await?;
+    app.disk_usage = Some(disk.bytes);
+    app.repo_size = Some(disk.repo_bytes);
     let dynos = c.call(api::dynos::List { app: name.clone() }).await?;
     let formation = c.call(api::formation::List { app: name.clone() }).await?;
     let releases = c.call(api::releases::List { app: name.clone() }).await?;

@@ -591,6 +591,7 @@ mod tests {
             api::daemon::Status,
             api::daemon::Settings,
             api::daemon::Gc,
+            api::apps::Disk,
             api::dynos::Stats,
             api::daemon::Stop,
             api::local::GetDir,

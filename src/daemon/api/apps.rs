@@ -15,6 +15,7 @@ pub fn routes() -> Vec<Route> {
         Route::json(list_of_user),
         Route::json(create),
         Route::json(info),
+        Route::json(disk),
         Route::json(update),
         Route::json(destroy),
     ]
@@ -38,20 +39,15 @@ async fn create(d: Arc<Daemon>, e: apps::Create) -> Result<api::App, Fail> {
 }
 
 async fn info(d: Arc<Daemon>, e: apps::Info) -> Result<api::App, Fail> {
-    let a = find_app(&d, &e.app)?;
-    let mut app = app_json(&d, &a);
-    app.repo_size = Some(crate::daemon::gc::disk_usage(&crate::git::repo_path(
-        &d.paths, &a.name,
-    )));
-    app.disk_usage = Some(disk_usage(&d, &a));
-    Ok(app)
+    Ok(app_json(&d, &find_app(&d, &e.app)?))
 }
 
 /// The app's slugs still on disk (each counted once), its build cache and its repository.
-fn disk_usage(d: &Daemon, a: &AppRow) -> u64 {
+async fn disk(d: Arc<Daemon>, e: apps::Disk) -> Result<api::AppDisk, Fail> {
     use crate::daemon::gc::disk_usage as du;
+    let a = find_app(&d, &e.app)?;
     let mut sums = std::collections::BTreeSet::new();
-    for r in d.store.releases(&a.id).unwrap_or_default() {
+    for r in d.store.releases(&a.id)? {
         if let Some(s) = r.slug_id.and_then(|id| d.store.slug(&id).ok().flatten()) {
             sums.insert(s.checksum.trim_start_matches("SHA256:").to_string());
         }
@@ -61,7 +57,11 @@ fn disk_usage(d: &Daemon, a: &AppRow) -> u64 {
         .iter()
         .map(|s| du(&slugs.join(s)) + du(&slugs.join(format!("{s}.tgz"))))
         .sum();
-    slug_bytes + du(&d.builder.cache_dir(&a.id)) + du(&crate::git::repo_path(&d.paths, &a.name))
+    let repo_bytes = du(&crate::git::repo_path(&d.paths, &a.name));
+    Ok(api::AppDisk {
+        bytes: slug_bytes + du(&d.builder.cache_dir(&a.id)) + repo_bytes,
+        repo_bytes,
+    })
 }
 
 async fn update(d: Arc<Daemon>, e: apps::Update) -> Result<api::App, Fail> {
