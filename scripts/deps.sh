@@ -23,10 +23,30 @@ command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+# The packages of "$@" that are not installed, one a line.
+not_installed() {
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+# Installs "$@" without starting any service they ship: a policy-rc.d that refuses, unless the
+# machine has one of its own, removed again whatever apt did.
+install_without_services() {
+  local own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# dyno: installing packages, no service started\nexit 101\n' |
+      as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 0755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$@" || { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+}
+
+mapfile -t missing < <(not_installed "${apt_packages[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "-----> Installing system packages: ${missing[*]}"
   as_root apt-get update -qq
@@ -37,24 +57,11 @@ fi
 # runs itself, one cluster per DYNO_HOME and one redis-server per add-on. Debian's own services are
 # not started (a policy-rc.d that refuses, unless the machine has one) and the `main` cluster the
 # postgresql package creates is dropped again (one that was there before is left alone).
-addon_missing=()
-for p in postgresql redis-server; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || addon_missing+=("$p")
-done
+mapfile -t addon_missing < <(not_installed postgresql redis-server)
 if [ ${#addon_missing[@]} -gt 0 ]; then
   echo "-----> Installing add-on servers: ${addon_missing[*]} (Debian's services not started)"
   had_clusters=$(ls -d /etc/postgresql/*/main 2>/dev/null || true)
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\n# dyno: installing add-on servers, no service started\nexit 101\n' |
-      as_root tee /usr/sbin/policy-rc.d >/dev/null
-    as_root chmod 0755 /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${addon_missing[@]}" || { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
-  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+  install_without_services "${addon_missing[@]}"
   for c in /etc/postgresql/*/main; do
     [ -d "$c" ] || continue
     case "$had_clusters" in *"$c"*) continue ;; esac
@@ -72,23 +79,10 @@ fi
 # docker-registry are what its tests check the image with.
 # docker-registry's own service would take port 5000: installed without starting it (the tests
 # run their own on a free loopback port), and not enabled for the next boot.
-export_missing=()
-for p in mmdebstrap podman runc catatonit skopeo docker-registry; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || export_missing+=("$p")
-done
+mapfile -t export_missing < <(not_installed mmdebstrap podman runc catatonit skopeo docker-registry)
 if [ ${#export_missing[@]} -gt 0 ]; then
   echo "-----> Installing export tools: ${export_missing[*]} (no service started)"
-  own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\n# dyno: installing export tools, no service started\nexit 101\n' |
-      as_root tee /usr/sbin/policy-rc.d >/dev/null
-    as_root chmod 0755 /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${export_missing[@]}" || { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
-  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+  install_without_services "${export_missing[@]}"
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
