@@ -239,6 +239,37 @@ pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
+/// Waits until the server `pid` just started is `ready` (polled every `every`), or kills and
+/// reaps it when it died or `within` passed, with the end of its log in the error.
+pub fn wait_ready(
+    pid: i32,
+    what: &str,
+    log: &std::path::Path,
+    within: std::time::Duration,
+    every: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<i32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if ready() {
+            return Ok(pid);
+        }
+        if !alive(pid) || std::time::Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            reap(pid);
+            anyhow::bail!(
+                "{what} did not start; the end of {}:\n{}",
+                log.display(),
+                log_tail(log, 15)
+            );
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Reaps `pid` if it is a child of this process that has exited (no-op otherwise).
 pub fn reap(pid: i32) {
     // SAFETY: waitpid on one pid with WNOHANG.

@@ -7,10 +7,10 @@
 //! and drops databases (`psql` as root), and the add-ons' roles log in with their password
 //! (`pg:psql`). Each add-on has its own role and database, with `CONNECT` revoked from `PUBLIC`.
 
-use super::{alive, is_server, log_tail, pg_bin, Launch, USER};
+use super::{alive, is_server, log_tail, pg_bin, wait_ready, Launch, USER};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The marker of the cluster's processes (`DYNO_ADDON=postgres`).
 pub const KEY: &str = "postgres";
@@ -138,31 +138,20 @@ impl<'a> Cluster<'a> {
             ));
         let child = c.spawn().context("starting postgres")?;
         let pid = child.id() as i32;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = std::fs::read_to_string(self.data().join("postmaster.pid"))
-                .ok()
-                .is_some_and(|s| {
+        let pidfile = self.data().join("postmaster.pid");
+        wait_ready(
+            pid,
+            "PostgreSQL",
+            &self.log,
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || {
+                std::fs::read_to_string(&pidfile).ok().is_some_and(|s| {
                     s.lines().next().map(str::trim) == Some(&pid.to_string())
                         && s.lines().nth(7).map(str::trim) == Some("ready")
-                });
-            if ready {
-                return Ok(pid);
-            }
-            if !alive(pid) || Instant::now() > deadline {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                super::reap(pid);
-                bail!(
-                    "PostgreSQL did not start; the end of {}:\n{}",
-                    self.log.display(),
-                    log_tail(&self.log, 15)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                })
+            },
+        )
     }
 
     /// Runs SQL statements as the superuser over the Unix socket, each on its own (`CREATE

@@ -4,11 +4,11 @@
 //! would break unmodified apps (Bull's and rq's keys have no prefix, and FLUSHALL can't be
 //! confined), and an idle server costs a few MB.
 
-use super::{alive, is_server, log_tail, redis_bin, Launch};
-use anyhow::{bail, Context, Result};
+use super::{alive, is_server, redis_bin, wait_ready, Launch};
+use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Server<'a> {
     pub launch: &'a Launch,
@@ -97,26 +97,15 @@ impl<'a> Server<'a> {
             .arg(addr.to_string());
         let child = c.spawn().context("starting redis-server")?;
         let pid = child.id() as i32;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            // Answered by this very process (not one that already held the socket).
-            if self.ping(password).unwrap_or(false) && alive(pid) {
-                return Ok(pid);
-            }
-            if !alive(pid) || Instant::now() > deadline {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                super::reap(pid);
-                bail!(
-                    "redis-server did not start; the end of {}:\n{}",
-                    self.log.display(),
-                    log_tail(&self.log, 15)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        // Answered by this very process (not one that already held the socket).
+        wait_ready(
+            pid,
+            "redis-server",
+            &self.log,
+            Duration::from_secs(30),
+            Duration::from_millis(30),
+            || self.ping(password).unwrap_or(false) && alive(pid),
+        )
     }
 
     /// `AUTH` then `PING` over the Unix socket.
